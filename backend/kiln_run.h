@@ -1,0 +1,65 @@
+/* kiln_run.h — the public API that compiles a graph and runs it.
+ * Separate from kiln.h because it belongs to the execution layers (backend,
+ * runtime) while the DSL belongs to the frontend: models include only
+ * kiln.h, programs that run graphs include both. Ownership as in kiln.h:
+ * *_create/*_destroy pairs; returned messages are borrowed. */
+#ifndef KILN_RUN_H
+#define KILN_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ir_graph;
+typedef struct kl_tensor kl_tensor;
+
+/* Same order as kl_dtype in kiln.h and ir_dtype. */
+typedef enum {
+  KL_TENSOR_F32,
+  KL_TENSOR_F64,
+  KL_TENSOR_I32,
+  KL_TENSOR_I64,
+  KL_TENSOR_BOOL
+} kl_tensor_dtype;
+
+/* Owned tensor of zeros; NULL for a rank above 6, a negative dim, or no
+ * memory. */
+kl_tensor *kl_tensor_create(kl_tensor_dtype dt, int rank, const int64_t *dims);
+void kl_tensor_destroy(kl_tensor *t);
+void *kl_tensor_data(kl_tensor *t); /* borrowed, 64-byte aligned */
+int64_t kl_tensor_numel(const kl_tensor *t);
+int kl_tensor_rank(const kl_tensor *t);
+int64_t kl_tensor_dim(const kl_tensor *t, int axis);
+
+typedef enum { KL_BACKEND_REF, KL_BACKEND_JIT } kl_backend;
+
+typedef struct kl_compile_opts {
+  kl_backend backend; /* only KL_BACKEND_REF until the JIT lands */
+  uint64_t seed;      /* dropout masks and parameter initialisation */
+  bool training;      /* dropout active */
+} kl_compile_opts;
+
+typedef struct kl_program kl_program;
+
+/* Verifies the graph and prepares it to run; the program keeps its own
+ * copy, so the graph may be destroyed afterwards. On failure returns NULL
+ * and sets *err to a malloc'd message (caller frees). Parameters start from
+ * a seeded normal(0, 0.1) until set with kl_program_set_param. */
+kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, char **err);
+void kl_program_destroy(kl_program *p);
+/* Copies t into the parameter called `name`. Returns NULL, or a message
+ * (borrowed, valid until the next call on p). */
+const char *kl_program_set_param(kl_program *p, const char *name, const kl_tensor *t);
+/* One input per graph argument, in order; outputs[i] receives an owned
+ * tensor per graph output. Returns NULL, or a message naming the input and
+ * the types (borrowed, valid until the next call on p). */
+const char *kl_run(kl_program *p, kl_tensor *const *inputs, int ninputs, kl_tensor **outputs,
+                   int noutputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

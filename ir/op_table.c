@@ -1,0 +1,73 @@
+/* The op table expanded from ops.def, and the attribute schemas it names.
+ * A schema lists each attribute's name, kind and default; nodes always
+ * carry every attribute of their op's schema, in this order. */
+#include <string.h>
+
+#include "ir/ir.h"
+#include "ir/shape.h"
+
+#define END                                                                                        \
+  { .name = NULL }
+#define REQ(N, K)                                                                                  \
+  { .name = N, .kind = K, .required = true }
+#define DEF_INT(N, V, P)                                                                           \
+  { .name = N, .kind = IR_ATTR_INT, .dflt = {.kind = IR_ATTR_INT, .i = V}, .print_always = P }
+#define DEF_FLOAT(N, V, P)                                                                         \
+  { .name = N, .kind = IR_ATTR_FLOAT, .dflt = {.kind = IR_ATTR_FLOAT, .f = V}, .print_always = P }
+#define DEF_BOOL(N, V, P)                                                                          \
+  { .name = N, .kind = IR_ATTR_BOOL, .dflt = {.kind = IR_ATTR_BOOL, .b = V}, .print_always = P }
+#define DEF_STR(N, V, P)                                                                           \
+  { .name = N, .kind = IR_ATTR_STR, .dflt = {.kind = IR_ATTR_STR, .s = V}, .print_always = P }
+#define DEF_DTYPE(N, V, P)                                                                         \
+  { .name = N, .kind = IR_ATTR_DTYPE, .dflt = {.kind = IR_ATTR_DTYPE, .dt = V}, .print_always = P }
+
+static const ir_attr_spec attrs_none[] = {END};
+/* param's name prints inside the parentheses: param("enc.w") */
+static const ir_attr_spec attrs_param[] = {REQ("name", IR_ATTR_STR), END};
+static const ir_attr_spec attrs_iota[] = {REQ("shape", IR_ATTR_INTS), DEF_INT("axis", 0, true),
+                                          DEF_DTYPE("dtype", IR_I32, true), END};
+static const ir_attr_spec attrs_gelu[] = {DEF_STR("approximate", "none", false), END};
+static const ir_attr_spec attrs_cast[] = {REQ("to", IR_ATTR_DTYPE), END};
+static const ir_attr_spec attrs_dropout[] = {DEF_FLOAT("p", 0.1, true), END};
+static const ir_attr_spec attrs_reduce[] = {REQ("axes", IR_ATTR_INTS),
+                                            DEF_BOOL("keepdims", false, false), END};
+static const ir_attr_spec attrs_axis[] = {DEF_INT("axis", -1, true), END};
+static const ir_attr_spec attrs_layernorm[] = {DEF_FLOAT("eps", 1e-5, true), END};
+static const ir_attr_spec attrs_shape[] = {REQ("shape", IR_ATTR_INTS), END};
+static const ir_attr_spec attrs_perm[] = {REQ("perm", IR_ATTR_INTS), END};
+static const ir_attr_spec attrs_slice[] = {REQ("starts", IR_ATTR_INTS), REQ("ends", IR_ATTR_INTS),
+                                           END};
+static const ir_attr_spec attrs_concat[] = {DEF_INT("axis", 0, true), END};
+static const ir_attr_spec attrs_matmul[] = {DEF_BOOL("transpose_a", false, false),
+                                            DEF_BOOL("transpose_b", false, false), END};
+static const ir_attr_spec attrs_seqmask[] = {DEF_FLOAT("value", -1e6, true), END};
+static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END};
+
+#define COUNT(A) ((int)(sizeof(A) / sizeof(A[0])) - 1)
+
+static const ir_op_info op_table[IR_NUM_OPS] = {
+#define IR_OP(E, T, AR, AT, FU, SH, REF)                                                           \
+  [IR_OP_##                                                                                        \
+      E] = {.name = T, .arity = AR, .attrs = AT, .nattrs = COUNT(AT), .fusion = FU, .shape = SH},
+#include "ir/ops.def"
+#undef IR_OP
+};
+
+const ir_op_info *ir_op_get(ir_op op) { return &op_table[op]; }
+
+bool ir_op_lookup(const char *name, size_t len, ir_op *out) {
+  for (int i = 0; i < IR_NUM_OPS; i++) {
+    if (strlen(op_table[i].name) == len && memcmp(op_table[i].name, name, len) == 0) {
+      *out = (ir_op)i;
+      return true;
+    }
+  }
+  return false;
+}
+
+int ir_attr_index(ir_op op, const char *name) {
+  const ir_op_info *info = &op_table[op];
+  for (int i = 0; i < info->nattrs; i++)
+    if (strcmp(info->attrs[i].name, name) == 0) return i;
+  return -1;
+}
