@@ -2,7 +2,7 @@
  * Separate from kiln.h because it belongs to the execution layers (backend,
  * runtime) while the DSL belongs to the frontend: models include only
  * kiln.h, programs that run graphs include both. Ownership as in kiln.h:
- * *_create/*_destroy pairs; returned messages are borrowed. */
+ * create/destroy pairs; returned messages are borrowed. */
 #ifndef KILN_RUN_H
 #define KILN_RUN_H
 

@@ -179,7 +179,7 @@ int ir_add_node(ir_graph *g, ir_op op, int nin, const int *in, const ir_attr *at
   n->id = g->nnodes;
   n->nin = nin;
   n->in = ir_alloc(g, (size_t)(nin ? nin : 1) * sizeof(int));
-  memcpy(n->in, in, (size_t)nin * sizeof(int));
+  if (nin) memcpy(n->in, in, (size_t)nin * sizeof(int));
   n->type = t;
   n->attrs = ir_alloc(g, (size_t)(info->nattrs ? info->nattrs : 1) * sizeof(ir_attr));
   attrs_copy(g, info->nattrs, attrs, n->attrs);
@@ -219,7 +219,7 @@ void ir_node_set_loc(ir_graph *g, int id, const char *file, int line) {
 
 void ir_set_returns(ir_graph *g, int n, const int *ids) {
   g->rets = ir_alloc(g, (size_t)(n ? n : 1) * sizeof(int));
-  memcpy(g->rets, ids, (size_t)n * sizeof(int));
+  if (n) memcpy(g->rets, ids, (size_t)n * sizeof(int));
   g->nrets = n;
 }
 
@@ -236,4 +236,40 @@ int ir_graph_args(const ir_graph *g, int *ids) {
       k++;
     }
   return k;
+}
+
+ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d) {
+  ir_graph *c = ir_graph_create(g->name);
+  if (!c) {
+    ir_diag_set(d, "out of memory");
+    return NULL;
+  }
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    int id;
+    if (n->op == IR_OP_CONST) {
+      id = ir_add_const(c, &n->type, n->data, d);
+    } else {
+      /* Leaves take their declared type; the rest re-infer it, which must
+       * agree with the original. */
+      id = ir_add_node(c, n->op, n->nin, n->in, n->attrs, &n->type, d);
+    }
+    if (id < 0) {
+      ir_graph_destroy(c);
+      return NULL;
+    }
+    ir_node *m = c->nodes[id];
+    if (n->name) m->name = ir_strdup(c, n->name);
+    if (n->loc.file) ir_node_set_loc(c, id, n->loc.file, n->loc.line);
+    m->loc.line = n->loc.line;
+    if (n->body) {
+      m->body = ir_graph_clone(n->body, d);
+      if (!m->body) {
+        ir_graph_destroy(c);
+        return NULL;
+      }
+    }
+  }
+  ir_set_returns(c, g->nrets, g->rets);
+  return c;
 }

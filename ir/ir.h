@@ -202,6 +202,9 @@ void ir_node_set_loc(ir_graph *g, int id, const char *file, int line);
 void ir_set_returns(ir_graph *g, int n, const int *ids);
 
 static inline ir_node *ir_node_at(const ir_graph *g, int id) { return g->nodes[id]; }
+/* Owned deep copy of g (nodes, names, locations, payloads, returns, region
+ * bodies); NULL with d set if out of memory. */
+ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d);
 /* Typed attribute access by schema name; NULL if op has no such attr. */
 const ir_attr *ir_node_attr(const ir_node *n, const char *name);
 /* Arguments in order (nodes with op ARG); returns count, fills ids if
@@ -225,6 +228,9 @@ typedef struct ir_print_opts {
 void ir_print(const ir_graph *g, FILE *f, const ir_print_opts *opts);
 /* Returns a malloc'd string (caller frees). */
 char *ir_print_str(const ir_graph *g, const ir_print_opts *opts);
+
+/* Graphviz DOT form: one box per node (name, op, type), an edge per operand. */
+void ir_print_dot(const ir_graph *g, FILE *f);
 
 /* Parses one graph. `filename` is used in messages ("file:line:col: ...").
  * Returns an owned graph, or NULL with d set (line/col filled). The result

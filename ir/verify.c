@@ -1,0 +1,254 @@
+/* The IR verifier: checks a graph's structural invariants (ids, topological
+ * order, arity, attribute kinds, types against the shape rules, leaf
+ * payloads and names, returns) so passes can rely on them. Messages name the
+ * node as "%name (op) at file:line". */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+#include "ir/shape_util.h"
+
+/* Regions nest a few levels at most; the limit turns a body that contains
+ * itself into an error instead of a stack overflow. */
+#define MAX_REGION_DEPTH 32
+
+/* ---- a string -> node id map (open addressing) for names ----------------- */
+
+typedef struct name_map {
+  const char **keys;
+  int *vals;
+  size_t cap; /* power of two, or 0 when allocation failed */
+} name_map;
+
+static bool map_init(name_map *m, int n) {
+  size_t cap = 16;
+  while (cap < (size_t)n * 2)
+    cap *= 2;
+  m->keys = calloc(cap, sizeof *m->keys);
+  m->vals = calloc(cap, sizeof *m->vals);
+  m->cap = cap;
+  return m->keys && m->vals;
+}
+
+static void map_free(name_map *m) {
+  free(m->keys);
+  free(m->vals);
+}
+
+static size_t hash_str(const char *s) {
+  size_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Returns the id stored under key, or inserts val and returns -1. */
+static int map_get_or_put(name_map *m, const char *key, int val) {
+  size_t i = hash_str(key) & (m->cap - 1);
+  while (m->keys[i]) {
+    if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    i = (i + 1) & (m->cap - 1);
+  }
+  m->keys[i] = key;
+  m->vals[i] = val;
+  return -1;
+}
+
+/* ---- messages --------------------------------------------------------------- */
+
+static const char *op_name(ir_op op) {
+  return (unsigned)op < IR_NUM_OPS ? ir_op_get(op)->name : "?";
+}
+
+/* "%name" or "%<index>" for unnamed nodes. */
+static void node_ref(const ir_graph *g, int i, char *buf, size_t len) {
+  const ir_node *n = g->nodes[i];
+  if (n && n->name && n->name[0])
+    snprintf(buf, len, "%%%.120s", n->name);
+  else
+    snprintf(buf, len, "%%%d", i);
+}
+
+static bool node_fail(const ir_graph *g, int i, ir_diag *d, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool node_fail(const ir_graph *g, int i, ir_diag *d, const char *fmt, ...) {
+  if (!d) return false;
+  const ir_node *n = g->nodes[i];
+  char ref[136], where[300] = "", why[600];
+  node_ref(g, i, ref, sizeof ref);
+  if (n->loc.file) snprintf(where, sizeof where, " at %.200s:%d", n->loc.file, n->loc.line);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  ir_diag_set(d, "%s (%s)%s: %s", ref, op_name(n->op), where, why);
+  d->line = d->col = 0;
+  return false;
+}
+
+static bool graph_fail(const ir_graph *g, ir_diag *d, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool graph_fail(const ir_graph *g, ir_diag *d, const char *fmt, ...) {
+  if (!d) return false;
+  char why[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  ir_diag_set(d, "graph @%.120s: %s", g->name ? g->name : "?", why);
+  d->line = d->col = 0;
+  return false;
+}
+
+/* ---- per-node checks --------------------------------------------------------- */
+
+static bool check_type(const ir_graph *g, int i, ir_diag *d) {
+  const ir_type *t = &g->nodes[i]->type;
+  if ((unsigned)t->dtype >= IR_NUM_DTYPES)
+    return node_fail(g, i, d, "unknown dtype %d in its type", (int)t->dtype);
+  if (t->rank < 0 || t->rank > IR_MAX_RANK)
+    return node_fail(g, i, d, "bad rank %d in its type (must be 0..%d)", t->rank, IR_MAX_RANK);
+  for (int k = 0; k < t->rank; k++)
+    if (t->dims[k] < 0)
+      return node_fail(g, i, d, "negative dimension %lld in its type", (long long)t->dims[k]);
+  return true;
+}
+
+static bool check_operands(const ir_graph *g, int i, ir_diag *d) {
+  const ir_node *n = g->nodes[i];
+  const ir_op_info *info = ir_op_get(n->op);
+  if (info->arity >= 0 ? n->nin != info->arity : n->nin < 1)
+    return node_fail(g, i, d, "takes %s%d operand%s, has %d", info->arity < 0 ? "at least " : "",
+                     info->arity < 0 ? 1 : info->arity, info->arity == 1 ? "" : "s", n->nin);
+  if (n->nin > 0 && !n->in) return node_fail(g, i, d, "operand list is missing");
+  for (int k = 0; k < n->nin; k++) {
+    int o = n->in[k];
+    if (o < 0 || o >= g->nnodes)
+      return node_fail(g, i, d, "operand %d refers to %%%d, which does not exist", k, o);
+    if (o >= i)
+      return node_fail(g, i, d, "operand %d is %%%d, defined after it (operands must come first)",
+                       k, o);
+  }
+  return true;
+}
+
+static bool check_attrs(const ir_graph *g, int i, ir_diag *d) {
+  const ir_node *n = g->nodes[i];
+  const ir_op_info *info = ir_op_get(n->op);
+  if (info->nattrs > 0 && !n->attrs) return node_fail(g, i, d, "attributes are missing");
+  for (int k = 0; k < info->nattrs; k++) {
+    const ir_attr_spec *s = &info->attrs[k];
+    const ir_attr *a = &n->attrs[k];
+    if (a->kind != s->kind)
+      return node_fail(g, i, d, "attribute '%s' is a %s, the schema says %s", s->name,
+                       ir_attr_kind_name(a->kind), ir_attr_kind_name(s->kind));
+    if (a->kind == IR_ATTR_INTS && (a->ints.n < 0 || (a->ints.n > 0 && !a->ints.v)))
+      return node_fail(g, i, d, "attribute '%s' has %d entries but no list", s->name, a->ints.n);
+    if (a->kind == IR_ATTR_STR && !a->s)
+      return node_fail(g, i, d, "attribute '%s' has no string", s->name);
+    if (a->kind == IR_ATTR_DTYPE && (unsigned)a->dt >= IR_NUM_DTYPES)
+      return node_fail(g, i, d, "attribute '%s' is not a dtype (%d)", s->name, (int)a->dt);
+  }
+  return true;
+}
+
+/* Re-runs the op's shape rule on the operands' (already verified) types. */
+static bool check_inferred(const ir_graph *g, int i, ir_diag *d) {
+  const ir_node *n = g->nodes[i];
+  const ir_op_info *info = ir_op_get(n->op);
+  if (!info->shape) return true;
+  ir_type local[16], *tp = local;
+  if (n->nin > 16) {
+    tp = malloc((size_t)n->nin * sizeof *tp);
+    if (!tp) return node_fail(g, i, d, "out of memory");
+  }
+  for (int k = 0; k < n->nin; k++)
+    tp[k] = g->nodes[n->in[k]]->type;
+  ir_diag sd = {0};
+  ir_type t;
+  bool ok = info->shape(n->op, n->nin, tp, n->attrs, &t, &sd);
+  if (tp != local) free(tp);
+  if (!ok) return node_fail(g, i, d, "%s", sd.msg);
+  if (!ir_type_eq(&t, &n->type)) {
+    char a[IR_TYPE_STRLEN], b[IR_TYPE_STRLEN];
+    return node_fail(g, i, d, "declared type %s does not match the inferred type %s",
+                     ir_type_str(&n->type, a, sizeof a), ir_type_str(&t, b, sizeof b));
+  }
+  return true;
+}
+
+static bool verify_graph(const ir_graph *g, ir_diag *d, int depth);
+
+static bool check_node(const ir_graph *g, int i, name_map *names, name_map *params, ir_diag *d,
+                       int depth) {
+  const ir_node *n = g->nodes[i];
+  if ((unsigned)n->op >= IR_NUM_OPS) return node_fail(g, i, d, "unknown op %d", (int)n->op);
+  if (n->id != i) return node_fail(g, i, d, "has id %d but sits at index %d", n->id, i);
+  if (!check_type(g, i, d) || !check_operands(g, i, d) || !check_attrs(g, i, d)) return false;
+
+  if (n->op == IR_OP_CONST && !n->data) return node_fail(g, i, d, "constant has no data");
+  if (n->op == IR_OP_ARG && (!n->name || !n->name[0]))
+    return node_fail(g, i, d, "argument has no name");
+  if (n->name) {
+    if (!n->name[0]) return node_fail(g, i, d, "empty SSA name");
+    int prev = map_get_or_put(names, n->name, i);
+    if (prev >= 0)
+      return node_fail(g, i, d, "duplicate name %%%s (also node %d, %s)", n->name, prev,
+                       op_name(g->nodes[prev]->op));
+  }
+  if (n->op == IR_OP_PARAM) {
+    const char *pname = n->attrs[0].s;
+    if (!pname[0]) return node_fail(g, i, d, "param has an empty name");
+    int prev = map_get_or_put(params, pname, i);
+    if (prev >= 0 && !ir_type_eq(&g->nodes[prev]->type, &n->type)) {
+      char a[IR_TYPE_STRLEN], b[IR_TYPE_STRLEN], ref[136];
+      node_ref(g, prev, ref, sizeof ref);
+      return node_fail(g, i, d, "param \"%.120s\" has type %s here but %s at %s", pname,
+                       ir_type_str(&n->type, a, sizeof a),
+                       ir_type_str(&g->nodes[prev]->type, b, sizeof b), ref);
+    }
+  }
+  if (!check_inferred(g, i, d)) return false;
+
+  if (n->body) {
+    if (depth >= MAX_REGION_DEPTH)
+      return node_fail(g, i, d, "regions nest deeper than %d", MAX_REGION_DEPTH);
+    ir_diag inner = {0};
+    if (!verify_graph(n->body, &inner, depth + 1))
+      return node_fail(g, i, d, "in its region body: %s", inner.msg);
+  }
+  return true;
+}
+
+static bool verify_graph(const ir_graph *g, ir_diag *d, int depth) {
+  if (!g) {
+    ir_diag_set(d, "no graph (NULL)");
+    return false;
+  }
+  if (g->nnodes < 0 || (g->nnodes > 0 && !g->nodes))
+    return graph_fail(g, d, "node list is missing");
+  for (int i = 0; i < g->nnodes; i++)
+    if (!g->nodes[i]) return graph_fail(g, d, "node %d is missing (NULL)", i);
+
+  name_map names = {0}, params = {0};
+  if (!map_init(&names, g->nnodes) || !map_init(&params, g->nnodes)) {
+    map_free(&names);
+    map_free(&params);
+    return graph_fail(g, d, "out of memory");
+  }
+  bool ok = true;
+  for (int i = 0; ok && i < g->nnodes; i++)
+    ok = check_node(g, i, &names, &params, d, depth);
+  map_free(&names);
+  map_free(&params);
+  if (!ok) return false;
+
+  if (g->nrets < 1 || !g->rets) return graph_fail(g, d, "no return value (needs at least one)");
+  for (int k = 0; k < g->nrets; k++)
+    if (g->rets[k] < 0 || g->rets[k] >= g->nnodes)
+      return graph_fail(g, d, "return %d refers to %%%d, which does not exist", k, g->rets[k]);
+  return true;
+}
+
+bool ir_verify(const ir_graph *g, ir_diag *d) { return verify_graph(g, d, 0); }
