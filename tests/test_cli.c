@@ -2,6 +2,7 @@
  * messages that name the place, no output file after a failure, dump-ir
  * output that parses back to itself, and the README's example. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,6 @@ static bool exists(const char *name) {
   snprintf(p, sizeof p, "%s/%s", dir, name);
   return stat(p, &sb) == 0;
 }
-
 
 Test(cli, help_and_usage_errors) {
   cr_expect_eq(kiln("--help"), 0);
@@ -200,4 +200,38 @@ Test(cli, readme_shows_the_example_verbatim) {
   slurp(p, out_text, sizeof out_text);
   cr_expect(strstr(out_text, "softmax("), "%s", out_text);
   cr_expect(strstr(out_text, "out[0,0,:3] = "), "%s", out_text);
+}
+
+/* `kiln run` on DESIGN.md's attention graph against PyTorch: the golden file
+ * holds the inputs and PyTorch's out0; the inputs go to kiln alone. */
+Test(cli, run_matches_pytorch_on_the_design_attention_graph) {
+  ir_diag d = {0};
+  rt_safetensors *gold = rt_st_read(KILN_SOURCE_DIR "/tests/golden/ops/attention.safetensors", &d);
+  cr_assert_not_null(gold, "%s", d.msg);
+  rt_safetensors *in = rt_st_create();
+  const char *names[] = {"q", "k", "v", "len"};
+  for (int i = 0; i < 4; i++) {
+    const rt_tensor *t = rt_st_get(gold, names[i]);
+    cr_assert_not_null(t, "golden input %s", names[i]);
+    cr_assert(rt_st_add(in, names[i], t, &d), "%s", d.msg);
+  }
+  char p[512];
+  snprintf(p, sizeof p, "%s/in.safetensors", dir);
+  cr_assert(rt_st_write(in, p, &d), "%s", d.msg);
+  cr_assert_eq(kiln("run examples/attention.kir --backend ref --inputs \"$D/in.safetensors\" "
+                    "--outputs \"$D/out.safetensors\""),
+               0, "%s", err_text);
+  snprintf(p, sizeof p, "%s/out.safetensors", dir);
+  rt_safetensors *out = rt_st_read(p, &d);
+  cr_assert_not_null(out, "%s", d.msg);
+  const rt_tensor *got = rt_st_get(out, "out0"), *want = rt_st_get(gold, "out0");
+  cr_assert(got && want && ir_type_eq(&got->type, &want->type));
+  for (int64_t i = 0; i < rt_numel(want); i++) {
+    double g = rt_get_f(got, i), w = rt_get_f(want, i);
+    cr_expect(fabs(g - w) <= 1e-6 + 1e-5 * fabs(w), "out0[%lld]: kiln %.9g, PyTorch %.9g",
+              (long long)i, g, w);
+  }
+  rt_st_destroy(out);
+  rt_st_destroy(in);
+  rt_st_destroy(gold);
 }

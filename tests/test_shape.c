@@ -44,7 +44,7 @@ static int build(ir_op op, const char *types, const ir_attr *attrs, ir_type *out
   snprintf(buf, sizeof buf, "%s", types);
   for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
     ir_type t = ty(tok);
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "a%d", n);
     ids[n] = ir_add_arg(g, name, &t, d);
     cr_assert(ids[n] >= 0, "arg %s: %s", tok, d->msg);
