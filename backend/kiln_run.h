@@ -28,6 +28,8 @@ typedef enum {
 /* Owned tensor of zeros; NULL for a rank above 6, a negative dim, or no
  * memory. */
 kl_tensor *kl_tensor_create(kl_tensor_dtype dt, int rank, const int64_t *dims);
+/* Owned tensor holding a copy of `data` (numel elements of dt, row-major). */
+kl_tensor *kl_tensor_from(kl_tensor_dtype dt, int rank, const int64_t *dims, const void *data);
 void kl_tensor_destroy(kl_tensor *t);
 void *kl_tensor_data(kl_tensor *t); /* borrowed, 64-byte aligned */
 int64_t kl_tensor_numel(const kl_tensor *t);
@@ -37,14 +39,15 @@ int64_t kl_tensor_dim(const kl_tensor *t, int axis);
 typedef enum { KL_BACKEND_REF, KL_BACKEND_JIT } kl_backend;
 
 typedef struct kl_compile_opts {
-  kl_backend backend; /* only KL_BACKEND_REF until the JIT lands */
+  kl_backend backend; /* only KL_BACKEND_REF until the JIT lands; opts NULL = {0} */
   uint64_t seed;      /* dropout masks and parameter initialisation */
   bool training;      /* dropout active */
 } kl_compile_opts;
 
 typedef struct kl_program kl_program;
 
-/* Verifies the graph and prepares it to run; the program keeps its own
+/* Verifies the graph and prepares it to run (a graph holding a DSL builder
+ * error is refused with that error); the program keeps its own
  * copy, so the graph may be destroyed afterwards. On failure returns NULL
  * and sets *err to a malloc'd message (caller frees). Parameters start from
  * a seeded normal(0, 0.1) until set with kl_program_set_param. */

@@ -42,6 +42,12 @@ kl_tensor *kl_tensor_create(kl_tensor_dtype dt, int rank, const int64_t *dims) {
   return t;
 }
 
+kl_tensor *kl_tensor_from(kl_tensor_dtype dt, int rank, const int64_t *dims, const void *data) {
+  kl_tensor *t = kl_tensor_create(dt, rank, dims);
+  if (t && data) memcpy(t->t->data, data, t->t->bytes);
+  return t;
+}
+
 void kl_tensor_destroy(kl_tensor *t) {
   if (!t) return;
   rt_tensor_destroy(t->t);
@@ -130,6 +136,10 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   }
   if (opts->backend != KL_BACKEND_REF) {
     if (err) *err = dup_msg("kl_compile: the JIT backend is not built yet; use KL_BACKEND_REF");
+    return NULL;
+  }
+  if (g->has_error) {
+    if (err) *err = dup_msg(g->error.msg);
     return NULL;
   }
   if (!ir_verify(g, &d)) {

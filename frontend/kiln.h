@@ -97,12 +97,20 @@ kl_value kl_iota_at(kl_graph *g, kl_ints shape, int axis, kl_dtype dt, const cha
 
 /* ---- elementwise ----------------------------------------------------- */
 
-#define KL__BINARY(X) kl_value X##_at(kl_value a, kl_value b, const char *file, int line);
-KL__BINARY(kl_add)
-KL__BINARY(kl_sub) KL__BINARY(kl_mul) KL__BINARY(kl_div) KL__BINARY(kl_pow) KL__BINARY(kl_max)
-    KL__BINARY(kl_min) KL__BINARY(kl_lt) KL__BINARY(kl_le) KL__BINARY(kl_gt) KL__BINARY(kl_ge)
-        KL__BINARY(kl_eq)
-#undef KL__BINARY
+/* Binary ops broadcast numpy-style; both operands have the same dtype.
+ * kl_lt ... kl_eq are the cmp_* ops and give bool. */
+kl_value kl_add_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_sub_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_mul_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_div_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_pow_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_max_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_min_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_lt_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_le_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_gt_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_ge_at(kl_value a, kl_value b, const char *file, int line);
+kl_value kl_eq_at(kl_value a, kl_value b, const char *file, int line);
 #define kl_add(a, b) kl_add_at(a, b, KL__LOC)
 #define kl_sub(a, b) kl_sub_at(a, b, KL__LOC)
 #define kl_mul(a, b) kl_mul_at(a, b, KL__LOC)
@@ -116,17 +124,23 @@ KL__BINARY(kl_sub) KL__BINARY(kl_mul) KL__BINARY(kl_div) KL__BINARY(kl_pow) KL__
 #define kl_ge(a, b) kl_ge_at(a, b, KL__LOC)
 #define kl_eq(a, b) kl_eq_at(a, b, KL__LOC)
 
-    /* x op scalar, the scalar made a constant of x's dtype. */
-    kl_value kl_add_scalar_at(kl_value x, double s, const char *file, int line);
+/* x op scalar, the scalar made a constant of x's dtype. */
+kl_value kl_add_scalar_at(kl_value x, double s, const char *file, int line);
 kl_value kl_mul_scalar_at(kl_value x, double s, const char *file, int line);
 #define kl_add_scalar(x, s) kl_add_scalar_at(x, s, KL__LOC)
 #define kl_mul_scalar(x, s) kl_mul_scalar_at(x, s, KL__LOC)
 
-#define KL__UNARY(X) kl_value X##_at(kl_value x, const char *file, int line);
-KL__UNARY(kl_neg)
-KL__UNARY(kl_exp) KL__UNARY(kl_log) KL__UNARY(kl_tanh) KL__UNARY(kl_sigmoid) KL__UNARY(kl_relu)
-    KL__UNARY(kl_sqrt) KL__UNARY(kl_rsqrt) KL__UNARY(kl_sin) KL__UNARY(kl_cos) KL__UNARY(kl_abs)
-#undef KL__UNARY
+kl_value kl_neg_at(kl_value x, const char *file, int line);
+kl_value kl_exp_at(kl_value x, const char *file, int line);
+kl_value kl_log_at(kl_value x, const char *file, int line);
+kl_value kl_tanh_at(kl_value x, const char *file, int line);
+kl_value kl_sigmoid_at(kl_value x, const char *file, int line);
+kl_value kl_relu_at(kl_value x, const char *file, int line);
+kl_value kl_sqrt_at(kl_value x, const char *file, int line);
+kl_value kl_rsqrt_at(kl_value x, const char *file, int line);
+kl_value kl_sin_at(kl_value x, const char *file, int line);
+kl_value kl_cos_at(kl_value x, const char *file, int line);
+kl_value kl_abs_at(kl_value x, const char *file, int line);
 #define kl_neg(x) kl_neg_at(x, KL__LOC)
 #define kl_exp(x) kl_exp_at(x, KL__LOC)
 #define kl_log(x) kl_log_at(x, KL__LOC)
@@ -139,8 +153,8 @@ KL__UNARY(kl_exp) KL__UNARY(kl_log) KL__UNARY(kl_tanh) KL__UNARY(kl_sigmoid) KL_
 #define kl_cos(x) kl_cos_at(x, KL__LOC)
 #define kl_abs(x) kl_abs_at(x, KL__LOC)
 
-    /* approximate: false = exact erf form (PyTorch's default), true = tanh. */
-    kl_value kl_gelu_at(kl_value x, bool approximate_tanh, const char *file, int line);
+/* approximate: false = exact erf form (PyTorch's default), true = tanh. */
+kl_value kl_gelu_at(kl_value x, bool approximate_tanh, const char *file, int line);
 kl_value kl_select_at(kl_value cond, kl_value a, kl_value b, const char *file, int line);
 kl_value kl_cast_at(kl_value x, kl_dtype to, const char *file, int line);
 /* Identity unless the graph runs in training mode. */
