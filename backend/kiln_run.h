@@ -39,10 +39,22 @@ int64_t kl_tensor_dim(const kl_tensor *t, int axis);
 typedef enum { KL_BACKEND_REF, KL_BACKEND_JIT } kl_backend;
 
 typedef struct kl_compile_opts {
-  kl_backend backend; /* only KL_BACKEND_REF until the JIT lands; opts NULL = {0} */
-  uint64_t seed;      /* dropout masks and parameter initialisation */
-  bool training;      /* dropout active */
+  kl_backend backend;    /* KL_BACKEND_REF (0) or KL_BACKEND_JIT; opts NULL = {0} */
+  uint64_t seed;         /* dropout masks and parameter initialisation */
+  bool training;         /* dropout active */
+  int threads;           /* JIT: kernel and OpenBLAS threads; 0 = all cores */
+  bool no_cache;         /* JIT: bypass the on-disk cache of compiled code */
+  const char *cache_dir; /* JIT: NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
+  bool guard_bytes;      /* surround every buffer with guard bytes checked
+                            after each run (tests: catches kernel overruns) */
 } kl_compile_opts;
+
+/* What compiling cost (JIT): whether the disk cache answered, and the wall
+ * time of each phase in milliseconds. Zeros for the reference backend. */
+typedef struct kl_compile_stats {
+  bool cache_hit;
+  double lower_ms, optimize_ms, codegen_ms, link_ms, total_ms;
+} kl_compile_stats;
 
 typedef struct kl_program kl_program;
 
@@ -53,6 +65,8 @@ typedef struct kl_program kl_program;
  * a seeded normal(0, 0.1) until set with kl_program_set_param. */
 kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, char **err);
 void kl_program_destroy(kl_program *p);
+/* Statistics of the compile that made p (borrowed). */
+const kl_compile_stats *kl_program_stats(const kl_program *p);
 /* Copies t into the parameter called `name`. Returns NULL, or a message
  * (borrowed, valid until the next call on p). */
 const char *kl_program_set_param(kl_program *p, const char *name, const kl_tensor *t);
@@ -61,6 +75,11 @@ const char *kl_program_set_param(kl_program *p, const char *name, const kl_tenso
  * the types (borrowed, valid until the next call on p). */
 const char *kl_run(kl_program *p, kl_tensor *const *inputs, int ninputs, kl_tensor **outputs,
                    int noutputs);
+
+/* Like kl_run, but into caller-owned output tensors of exactly the output
+ * types: no allocation, so a loop of runs allocates nothing. */
+const char *kl_run_into(kl_program *p, kl_tensor *const *inputs, int ninputs,
+                        kl_tensor *const *outputs, int noutputs);
 
 #ifdef __cplusplus
 }

@@ -1,31 +1,16 @@
 /* The public compile/run API (backend/kiln_run.h). A program owns a copy of
- * the graph and the values of its parameters; until the JIT lands it runs
- * on the reference interpreter, so results are the oracle's own. */
+ * the graph and the values of its parameters, and runs on the reference
+ * interpreter or on JIT-compiled code (program_jit.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/kiln_run.h"
+#include "backend/program.h"
 #include "backend/tensor_bridge.h"
-#include "ir/ir.h"
 #include "runtime/philox.h"
 #include "runtime/ref.h"
-#include "runtime/tensor.h"
 
 _Static_assert((int)KL_TENSOR_F32 == (int)IR_F32 && (int)KL_TENSOR_BOOL == (int)IR_BOOL,
                "kl_tensor_dtype follows ir_dtype");
-
-struct kl_tensor {
-  rt_tensor *t;
-};
-
-struct kl_program {
-  ir_graph *g;
-  kl_compile_opts opts;
-  int nparams;
-  const char **param_names; /* borrowed from g */
-  rt_tensor **params;
-  ir_diag err;
-};
 
 kl_tensor *kl_tensor_create(kl_tensor_dtype dt, int rank, const int64_t *dims) {
   if ((unsigned)dt > KL_TENSOR_BOOL || rank < 0 || rank > IR_MAX_RANK) return NULL;
@@ -81,7 +66,7 @@ static char *dup_msg(const char *m) {
   return s;
 }
 
-static int find_param(const kl_program *p, const char *name) {
+int cg_program_param(const kl_program *p, const char *name) {
   for (int i = 0; i < p->nparams; i++)
     if (strcmp(p->param_names[i], name) == 0) return i;
   return -1;
@@ -93,6 +78,7 @@ void kl_program_destroy(kl_program *p) {
     rt_tensor_destroy(p->params[i]);
   free(p->params);
   free(p->param_names);
+  cg_exec_destroy(p->jit);
   ir_graph_destroy(p->g);
   free(p);
 }
@@ -112,7 +98,7 @@ static bool init_params(kl_program *p, ir_diag *d) {
     const ir_node *n = p->g->nodes[i];
     if (n->op != IR_OP_PARAM) continue;
     const char *name = ir_node_attr(n, "name")->s;
-    if (find_param(p, name) >= 0) continue;
+    if (cg_program_param(p, name) >= 0) continue;
     rt_tensor *t = rt_tensor_create(&n->type);
     if (!t) {
       ir_diag_set(d, "out of memory for parameter '%s'", name);
@@ -134,8 +120,8 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
     if (err) *err = dup_msg("kl_compile: no graph");
     return NULL;
   }
-  if (opts->backend != KL_BACKEND_REF) {
-    if (err) *err = dup_msg("kl_compile: the JIT backend is not built yet; use KL_BACKEND_REF");
+  if (opts->backend != KL_BACKEND_REF && opts->backend != KL_BACKEND_JIT) {
+    if (err) *err = dup_msg("kl_compile: unknown backend");
     return NULL;
   }
   if (g->has_error) {
@@ -150,7 +136,7 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   if (!p) return NULL;
   p->opts = *opts;
   p->g = ir_graph_clone(g, &d);
-  if (!p->g || !init_params(p, &d)) {
+  if (!p->g || !init_params(p, &d) || (opts->backend == KL_BACKEND_JIT && !cg_exec_create(p, &d))) {
     if (err) *err = dup_msg(d.msg);
     kl_program_destroy(p);
     return NULL;
@@ -159,7 +145,7 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
 }
 
 const char *kl_program_set_param(kl_program *p, const char *name, const kl_tensor *t) {
-  int i = find_param(p, name);
+  int i = cg_program_param(p, name);
   if (i < 0) {
     ir_diag_set(&p->err, "no parameter named '%s'", name);
     return p->err.msg;
@@ -177,57 +163,93 @@ const char *kl_program_set_param(kl_program *p, const char *name, const kl_tenso
 
 static const rt_tensor *lookup_param(void *ctx, const ir_node *n) {
   kl_program *p = ctx;
-  int i = find_param(p, ir_node_attr(n, "name")->s);
+  int i = cg_program_param(p, ir_node_attr(n, "name")->s);
   return i < 0 ? NULL : p->params[i];
+}
+
+const kl_compile_stats *kl_program_stats(const kl_program *p) { return &p->stats; }
+
+/* Counts and types of inputs and outputs, with messages naming the value. */
+static bool check_io(kl_program *p, kl_tensor *const *inputs, int ninputs,
+                     kl_tensor *const *outputs, int noutputs) {
+  const ir_graph *g = p->g;
+  char a[IR_TYPE_STRLEN], b[IR_TYPE_STRLEN];
+  int nargs = ir_graph_args(g, NULL);
+  if (ninputs != nargs) {
+    ir_diag_set(&p->err, "@%s takes %d input%s, got %d", g->name, nargs, nargs == 1 ? "" : "s",
+                ninputs);
+    return false;
+  }
+  if (noutputs != g->nrets) {
+    ir_diag_set(&p->err, "@%s has %d output%s, room was given for %d", g->name, g->nrets,
+                g->nrets == 1 ? "" : "s", noutputs);
+    return false;
+  }
+  for (int i = 0, k = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (n->op != IR_OP_ARG) continue;
+    const ir_type *got = &inputs[k++]->t->type;
+    if (!ir_type_eq(got, &n->type)) {
+      ir_diag_set(&p->err, "input %%%s: expected %s, got %s", n->name,
+                  ir_type_str(&n->type, a, sizeof a), ir_type_str(got, b, sizeof b));
+      return false;
+    }
+  }
+  for (int r = 0; outputs && r < noutputs; r++) {
+    const ir_type *want = &g->nodes[g->rets[r]]->type, *got = &outputs[r]->t->type;
+    if (!ir_type_eq(got, want)) {
+      ir_diag_set(&p->err, "output %d: expected %s, got %s", r, ir_type_str(want, a, sizeof a),
+                  ir_type_str(got, b, sizeof b));
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool run_ref(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outputs) {
+  int nargs = ir_graph_args(p->g, NULL), nrets = p->g->nrets;
+  const rt_tensor **args = calloc((size_t)nargs + 1, sizeof *args);
+  rt_tensor **outs = calloc((size_t)nrets + 1, sizeof *outs);
+  bool ok = args && outs;
+  if (!ok) ir_diag_set(&p->err, "out of memory");
+  for (int i = 0; ok && i < nargs; i++)
+    args[i] = inputs[i]->t;
+  rt_ref_opts ro = {.training = p->opts.training, .seed = p->opts.seed, .step = p->runs};
+  ok = ok && rt_ref_run(p->g, args, lookup_param, p, &ro, outs, &p->err);
+  for (int r = 0; ok && r < nrets; r++) {
+    memcpy(outputs[r]->t->data, outs[r]->data, outs[r]->bytes);
+    rt_tensor_destroy(outs[r]);
+  }
+  free(args);
+  free(outs);
+  return ok;
+}
+
+const char *kl_run_into(kl_program *p, kl_tensor *const *inputs, int ninputs,
+                        kl_tensor *const *outputs, int noutputs) {
+  if (!check_io(p, inputs, ninputs, outputs, noutputs)) return p->err.msg;
+  bool ok = p->jit ? cg_exec_run(p, inputs, outputs) : run_ref(p, inputs, outputs);
+  p->runs++;
+  return ok ? NULL : p->err.msg;
 }
 
 const char *kl_run(kl_program *p, kl_tensor *const *inputs, int ninputs, kl_tensor **outputs,
                    int noutputs) {
-  int nargs = ir_graph_args(p->g, NULL);
-  if (ninputs != nargs) {
-    ir_diag_set(&p->err, "@%s takes %d input%s, got %d", p->g->name, nargs, nargs == 1 ? "" : "s",
-                ninputs);
-    return p->err.msg;
+  if (!check_io(p, inputs, ninputs, NULL, noutputs)) return p->err.msg;
+  kl_tensor **outs = calloc((size_t)noutputs + 1, sizeof *outs);
+  bool ok = outs != NULL;
+  for (int r = 0; ok && r < noutputs; r++) {
+    const ir_type *t = &p->g->nodes[p->g->rets[r]]->type;
+    outs[r] = kl_tensor_create((kl_tensor_dtype)t->dtype, t->rank, t->dims);
+    ok = outs[r] != NULL;
   }
-  if (noutputs != p->g->nrets) {
-    ir_diag_set(&p->err, "@%s has %d output%s, room was given for %d", p->g->name, p->g->nrets,
-                p->g->nrets == 1 ? "" : "s", noutputs);
-    return p->err.msg;
+  const char *msg = ok ? kl_run_into(p, inputs, ninputs, outs, noutputs) : "out of memory";
+  for (int r = 0; outs && r < noutputs; r++) {
+    if (msg)
+      kl_tensor_destroy(outs[r]);
+    else
+      outputs[r] = outs[r];
   }
-  const rt_tensor **args = calloc((size_t)(nargs ? nargs : 1), sizeof *args);
-  rt_tensor **outs = calloc((size_t)(noutputs ? noutputs : 1), sizeof *outs);
-  kl_tensor **wrapped = calloc((size_t)(noutputs ? noutputs : 1), sizeof *wrapped);
-  const char *result = NULL;
-  if (!args || !outs || !wrapped) {
-    ir_diag_set(&p->err, "out of memory");
-    result = p->err.msg;
-    goto done;
-  }
-  for (int i = 0; i < nargs; i++)
-    args[i] = inputs[i]->t;
-  rt_ref_opts ro = {.training = p->opts.training, .seed = p->opts.seed};
-  if (!rt_ref_run(p->g, args, lookup_param, p, &ro, outs, &p->err)) {
-    result = p->err.msg;
-    goto done;
-  }
-  for (int i = 0; i < noutputs; i++) {
-    wrapped[i] = malloc(sizeof *wrapped[i]);
-    if (!wrapped[i]) {
-      for (int j = 0; j < i; j++)
-        free(wrapped[j]);
-      for (int j = 0; j < noutputs; j++)
-        rt_tensor_destroy(outs[j]);
-      ir_diag_set(&p->err, "out of memory");
-      result = p->err.msg;
-      goto done;
-    }
-    wrapped[i]->t = outs[i];
-  }
-  for (int i = 0; i < noutputs; i++)
-    outputs[i] = wrapped[i];
-done:
-  free(args);
   free(outs);
-  free(wrapped);
-  return result;
+  return msg;
 }

@@ -46,9 +46,8 @@ static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END
 #define COUNT(A) ((int)(sizeof(A) / sizeof(A[0])) - 1)
 
 static const ir_op_info op_table[IR_NUM_OPS] = {
-#define IR_OP(E, T, AR, AT, FU, SH, REF)                                                           \
-  [IR_OP_##                                                                                        \
-      E] = {.name = T, .arity = AR, .attrs = AT, .nattrs = COUNT(AT), .fusion = FU, .shape = SH},
+/* ir_op_info's fields in order: name, arity, attrs, nattrs, fusion, shape */
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) [IR_OP_##E] = {T, AR, AT, COUNT(AT), FU, SH},
 #include "ir/ops.def"
 #undef IR_OP
 };

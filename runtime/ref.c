@@ -9,7 +9,7 @@
 #include "runtime/ref_util.h"
 
 static const rt_ref_fn kernels[IR_NUM_OPS] = {
-#define IR_OP(E, T, AR, AT, FU, SH, REF) [IR_OP_##E] = REF,
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) [IR_OP_##E] = REF,
 #include "ir/ops.def"
 #undef IR_OP
 };

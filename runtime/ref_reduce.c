@@ -48,7 +48,8 @@ RT_REF_FN(rt_ref_reduce) {
   }
   for (int64_t o = 0; o < no; o++) {
     accf[o] = mx ? -INFINITY : 0.0;
-    acci[o] = mx ? INT64_MIN : 0;
+    /* the maximum of nothing is the dtype's least value, as for floats */
+    acci[o] = mx ? (xt->dtype == IR_I32 ? INT32_MIN : INT64_MIN) : 0;
   }
   for (int64_t i = 0; i < nx; i++) {
     int64_t o = rt_bcast_offset(xt, ks, i);

@@ -39,7 +39,8 @@ static void slurp(const char *path, char *buf, size_t cap) {
  * returns the exit status and leaves stdout/stderr in out_text/err_text. */
 static int kiln(const char *args) {
   char cmd[4096];
-  snprintf(cmd, sizeof cmd, "cd '%s' && D='%s' && '%s' %s >'%s/stdout' 2>'%s/stderr'",
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && D='%s' && XDG_CACHE_HOME=\"$D/cache\" '%s' %s >'%s/stdout' 2>'%s/stderr'",
            KILN_SOURCE_DIR, dir, KILN_CLI, args, dir, dir);
   int st = system(cmd);
   char p[512];
@@ -88,12 +89,24 @@ Test(cli, help_and_usage_errors) {
 }
 
 Test(cli, unbuilt_features_say_so) {
-  cr_expect_eq(kiln("run examples/attention.kir --backend jit"), 1);
-  cr_expect(strstr(err_text, "JIT"), "%s", err_text);
-  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage llvm"), 1);
   cr_expect_eq(kiln("train seq2seq-attn"), 1);
   cr_expect(strstr(err_text, "not available yet"), "%s", err_text);
   cr_expect_eq(kiln("grad examples/attention.kir --wrt q"), 1);
+  cr_expect_eq(kiln("dump-ir examples/attention.kir --train"), 1);
+}
+
+Test(cli, jit_is_the_default_and_matches_ref) {
+  cr_assert_eq(kiln("run examples/attention.kir --no-cache --time"), 0, "%s", err_text);
+  cr_expect(strstr(err_text, "compile ") && strstr(err_text, "run "), "%s", err_text);
+  static char jit[1 << 14];
+  strcpy(jit, out_text);
+  cr_assert_eq(kiln("run examples/attention.kir --backend ref"), 0, "%s", err_text);
+  cr_expect_str_eq(jit, out_text); /* printed with 6 significant digits */
+  cr_expect_eq(kiln("run examples/attention.kir --threads 0"), 2);
+  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage llvm"), 0, "%s", err_text);
+  cr_expect(strstr(out_text, "define void @kiln_step(ptr"), "%.300s", out_text);
+  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage asm"), 0, "%s", err_text);
+  cr_expect(strstr(out_text, "kiln_step:"), "%.300s", out_text);
 }
 
 Test(cli, passes_and_models) {

@@ -430,3 +430,34 @@ Test(ref_kernels, relu_keeps_nan_and_compare_nan_is_false) {
   rt_tensor_destroy(in);
   ir_graph_destroy(g);
 }
+
+/* The maximum over an empty axis is the dtype's least value (-inf for
+ * floats, INT32_MIN / INT64_MIN for integers), never a truncated int64. */
+Test(ref_reduce, max_of_nothing_is_the_least_value) {
+  const ir_dtype dts[] = {IR_I32, IR_I64, IR_F32};
+  for (int k = 0; k < 3; k++) {
+    ir_graph *g = ir_graph_create("m");
+    ir_diag d = {0};
+    int64_t dims[] = {2, 0};
+    ir_type t = ir_type_make(dts[k], 2, dims);
+    int x = ir_add_arg(g, "x", &t, &d);
+    ir_attr at[2];
+    ir_attrs_default(g, IR_OP_REDUCE_MAX, at);
+    int64_t axes[] = {1};
+    at[0].ints = (ir_ints){1, axes};
+    int y = ir_add_node(g, IR_OP_REDUCE_MAX, 1, &x, at, NULL, &d);
+    cr_assert(y >= 0, "%s", d.msg);
+    ir_set_returns(g, 1, &y);
+    rt_tensor *in = rt_tensor_create(&t), *out = NULL;
+    const rt_tensor *args[] = {in};
+    cr_assert(rt_ref_run(g, args, NULL, NULL, NULL, &out, &d), "%s", d.msg);
+    if (dts[k] == IR_F32)
+      cr_expect(isinf(rt_get_f(out, 1)) && rt_get_f(out, 1) < 0);
+    else
+      cr_expect_eq(rt_get_i(out, 0), dts[k] == IR_I32 ? INT32_MIN : INT64_MIN, "%s: %lld",
+                   ir_dtype_name(dts[k]), (long long)rt_get_i(out, 0));
+    rt_tensor_destroy(out);
+    rt_tensor_destroy(in);
+    ir_graph_destroy(g);
+  }
+}

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tools/kiln/cli.h"
 
@@ -118,4 +119,10 @@ ir_graph *cli_load_graph(const char *cmd, const char *path) {
   free(text);
   if (!g) cli_error(cmd, "%s", d.msg);
   return g;
+}
+
+double cli_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }

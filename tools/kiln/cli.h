@@ -29,6 +29,7 @@ const char *cli_value(cli_args *a, const char *name, const char *inline_value);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool cli_parse_u64(const char *s, unsigned long long *out);
+double cli_now_ms(void); /* monotonic clock */
 
 /* Reads a whole file (malloc'd, NUL-terminated; caller frees). NULL with d
  * set ("PATH: cannot open: ...") on failure. */

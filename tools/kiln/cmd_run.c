@@ -13,22 +13,27 @@
 
 static const char usage[] =
     "usage: kiln run FILE.kir [--inputs IN.safetensors] [--outputs OUT.safetensors]\n"
-    "                [--backend ref|jit] [--seed N] [--train] [--print]\n"
+    "                [--backend jit|ref] [--threads N] [--no-cache] [--time] [--seed N]\n"
+    "                [--train] [--print]\n"
     "\n"
     "Evaluates the graph in FILE.kir.\n"
     "  --inputs F    tensors named after the graph's arguments (without %) or its\n"
     "                parameters; arguments left out are drawn from a seeded RNG\n"
     "                (floats normal(0,1), integers uniform in [0,4], bools fair)\n"
     "  --outputs F   write the results as out0, out1, ... (safetensors, atomically)\n"
-    "  --backend B   ref (the reference interpreter; the default until the JIT lands)\n"
+    "  --backend B   jit (LLVM-compiled native code; default) or ref (the reference\n"
+    "                interpreter, the oracle)\n"
+    "  --threads N   threads for kernels and OpenBLAS (default: all cores)\n"
+    "  --no-cache    do not read or write the compiled-code cache ($XDG_CACHE_HOME/kiln)\n"
+    "  --time        print compile and run times to stderr\n"
     "  --seed N      seed for missing inputs, parameter initialisation, dropout (0)\n"
     "  --train       run dropout as in training\n"
     "  --print       print the outputs (the default when --outputs is not given)\n";
 
 typedef struct run_opts {
   const char *file, *inputs, *outputs;
-  unsigned long long seed;
-  bool train, print;
+  unsigned long long seed, threads;
+  bool train, print, ref, no_cache, time;
 } run_opts;
 
 /* Fills an argument nobody supplied. Each argument has its own stream (its
@@ -78,9 +83,17 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
       const char *b = cli_value(&a, name, val);
       if (!b) return CLI_USAGE;
       if (strcmp(b, "ref") && strcmp(b, "jit"))
-        return cli_usage_error("run", "--backend takes ref or jit, not '%s'", b);
-      if (!strcmp(b, "jit"))
-        return cli_error("run", "the JIT backend is not built yet; use --backend ref");
+        return cli_usage_error("run", "--backend takes jit or ref, not '%s'", b);
+      o->ref = !strcmp(b, "ref");
+    } else if (!strcmp(name, "threads")) {
+      const char *s = cli_value(&a, name, val);
+      if (!s) return CLI_USAGE;
+      if (!cli_parse_u64(s, &o->threads) || o->threads < 1 || o->threads > 1024)
+        return cli_usage_error("run", "--threads takes a number from 1 to 1024, not '%s'", s);
+    } else if (!strcmp(name, "no-cache")) {
+      o->no_cache = true;
+    } else if (!strcmp(name, "time")) {
+      o->time = true;
     } else if (!strcmp(name, "seed")) {
       const char *s = cli_value(&a, name, val);
       if (!s) return CLI_USAGE;
@@ -183,11 +196,17 @@ int cmd_run(int argc, char **argv) {
     goto done;
   }
   ir_graph_args(g, arg_ids);
-  kl_compile_opts co = {.backend = KL_BACKEND_REF, .seed = o.seed, .training = o.train};
+  kl_compile_opts co = {.backend = o.ref ? KL_BACKEND_REF : KL_BACKEND_JIT,
+                        .seed = o.seed,
+                        .training = o.train,
+                        .threads = (int)o.threads,
+                        .no_cache = o.no_cache};
+  double t0 = cli_now_ms();
   if (!(prog = kl_compile(g, &co, &err))) {
     rc = cli_error("run", "%s: %s", o.file, err ? err : "out of memory");
     goto done;
   }
+  double t_compile = cli_now_ms() - t0;
   if (o.inputs) {
     if (!(st = rt_st_read(o.inputs, &d))) {
       rc = cli_error("run", "%s", d.msg);
@@ -204,10 +223,21 @@ int cmd_run(int argc, char **argv) {
       goto done;
     }
   }
+  t0 = cli_now_ms();
   const char *msg = kl_run(prog, ins, nargs, outs, g->nrets);
+  double t_run = cli_now_ms() - t0;
   if (msg) {
     rc = cli_error("run", "%s: %s", o.file, msg);
     goto done;
+  }
+  if (o.time) {
+    const kl_compile_stats *st = kl_program_stats(prog);
+    fprintf(stderr, "kiln run: compile %.1f ms", t_compile);
+    if (!o.ref)
+      fprintf(stderr, " (%s: lower %.1f, optimize %.1f, codegen %.1f, link %.1f)",
+              st->cache_hit ? "cache hit" : "cache miss", st->lower_ms, st->optimize_ms,
+              st->codegen_ms, st->link_ms);
+    fprintf(stderr, ", run %.3f ms\n", t_run);
   }
   rc = write_outputs(&o, outs, g->nrets);
 done:

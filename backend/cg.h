@@ -1,0 +1,119 @@
+/* Codegen: how a graph becomes one LLVM module. Every non-leaf node gets a
+ * kernel `void kiln_k<ID>(ptr args, i64 begin, i64 end)` computing items
+ * [begin, end) of its iteration space, where args = {out, operand 0, ...,
+ * rt_exec*} (kernels never see node slots, so nodes with the same op,
+ * attributes and types share one kernel). The exported `void
+ * kiln_step(ptr bufs)` fills each argument block from bufs (bufs[id] is
+ * node id's buffer, bufs[g->nnodes] the rt_exec*) and calls the kernels in
+ * node order, directly or through rt_parallel_for.
+ * The lowering hooks named by ops.def (LOWER column) live in
+ * backend/lower_*.c and use the helpers below. Internal to backend/. */
+#ifndef KILN_CG_H
+#define KILN_CG_H
+
+#include <llvm-c/Core.h>
+
+#include "ir/ir.h"
+
+typedef struct cg_ctx {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef t_void, t_ptr, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64;
+  LLVMTypeRef t_kernel; /* void (ptr, i64, i64) */
+  const ir_graph *g;
+  bool training; /* dropout active (else it lowers to a copy) */
+  /* kernels emitted so far, in node order (filled by cg_kernel_end) */
+  struct cg_kernel_rec *kernels;
+  int nkernels, capkernels;
+} cg_ctx;
+
+/* One kernel being emitted. cg_kernel_begin fills the LLVM values; the
+ * lowering sets extent (and may set work, grain, serial) before
+ * cg_kernel_end. */
+typedef struct cg_kernel {
+  const ir_node *n;
+  LLVMValueRef fn;
+  LLVMValueRef bufs;       /* ptr: the argument block {out, in..., exec} */
+  LLVMValueRef begin, end; /* i64: this call's share of [0, extent) */
+  LLVMValueRef out;        /* ptr: the node's result buffer */
+  LLVMValueRef in[8];      /* ptr: operand buffers (first 8; use cg_operand for more) */
+  LLVMValueRef exec;       /* ptr: the rt_exec */
+  int64_t extent;          /* iteration space size; 0 = the kernel does nothing */
+  int64_t work;            /* elements touched per item (default 1), for the
+                              parallel decision */
+  int64_t grain;           /* minimum items per chunk (default: chosen from work) */
+  bool serial;             /* always one call over [0, extent) on the calling
+                              thread (BLAS calls: BLAS has its own threads) */
+} cg_kernel;
+
+typedef struct cg_kernel_rec {
+  LLVMValueRef fn;
+  const ir_node *n; /* whose buffers the call uses */
+  int64_t extent, grain;
+  bool parallel;
+} cg_kernel_rec;
+
+/* Lowering hook: emits the kernel(s) for n via cg_kernel_begin/end; returns
+ * false with d set (naming the op) if it cannot. Leaves emit nothing. A
+ * kernel may depend on n's op, attributes and types only (and on n->id for
+ * the ops node_signature in cg_core.c lists), as twins reuse it. */
+typedef bool (*cg_lower_fn)(cg_ctx *c, const ir_node *n, ir_diag *d);
+
+#define CG_LOWER_FN(name) bool name(cg_ctx *c, const ir_node *n, ir_diag *d)
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER) CG_LOWER_FN(LOWER);
+#include "ir/ops.def"
+#undef IR_OP
+
+/* ---- module -------------------------------------------------------- */
+
+/* Builds the whole module for g into a fresh module in ctx (owned by the
+ * caller: LLVMDisposeModule). NULL with d set on failure. */
+LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool training, ir_diag *d);
+
+/* ---- kernels --------------------------------------------------------- */
+
+/* Creates kiln_k<id>, loads bufs/out/in[]/exec in its entry block and leaves
+ * the builder there. */
+void cg_kernel_begin(cg_ctx *c, const ir_node *n, cg_kernel *k);
+/* Terminates the current block with `ret void` and records the kernel. */
+void cg_kernel_end(cg_ctx *c, cg_kernel *k);
+/* Operand i's buffer pointer (any i), loaded in the current block. */
+LLVMValueRef cg_operand(cg_ctx *c, cg_kernel *k, int i);
+
+/* ---- loops ----------------------------------------------------------- */
+
+/* for (i = from; i < to; i++): cg_loop_begin emits the header and leaves the
+ * builder in the body, returning i (i64); cg_loop_end closes it and leaves
+ * the builder after the loop. Nest freely. Loops with from >= to run zero
+ * times. */
+typedef struct cg_loop {
+  LLVMBasicBlockRef pre, head, body, exit;
+  LLVMValueRef i, to;
+} cg_loop;
+LLVMValueRef cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef from, LLVMValueRef to);
+void cg_loop_end(cg_ctx *c, cg_loop *l);
+
+/* ---- values ---------------------------------------------------------- */
+
+/* Storage type of a dtype: float, double, i32, i64, i8 (bool). */
+LLVMTypeRef cg_type(cg_ctx *c, ir_dtype dt);
+/* Compute type: as storage, except bool is i1. */
+LLVMTypeRef cg_ctype(cg_ctx *c, ir_dtype dt);
+LLVMValueRef cg_i64(cg_ctx *c, int64_t v);
+LLVMValueRef cg_i32(cg_ctx *c, int32_t v);
+/* A compute-type constant of dt with value v (ints truncate, bool v != 0). */
+LLVMValueRef cg_const(cg_ctx *c, ir_dtype dt, double v);
+/* base[idx] of dt as a compute value (bool: i8 != 0); store the reverse. */
+LLVMValueRef cg_load(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
+void cg_store(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
+/* A call to an LLVM intrinsic overloaded on `type`, e.g. ("llvm.exp", f32). */
+LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef type, LLVMValueRef *args,
+                          int nargs);
+/* A call to an external C function (declared once per module): libm
+ * (erf, erff, ...), cblas_*, and the rt_* functions the JIT registers
+ * (see backend/jit.c: rt_parallel_for, rt_exec_error, rt_dropout_uniform). */
+LLVMValueRef cg_call(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
+                     LLVMValueRef *args);
+
+#endif

@@ -1,0 +1,309 @@
+/* Codegen core: the module for a graph (kernels, then kiln_step calling
+ * them in node order), kernel scaffolding, loops, typed loads and stores,
+ * intrinsics and external calls. Kernels read their buffers from an
+ * argument block, not from fixed slots, so nodes with the same signature
+ * (op, attributes, types) share one compiled kernel: a model that repeats
+ * a layer compiles each distinct kernel once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cg.h"
+
+static const cg_lower_fn lowerings[IR_NUM_OPS] = {
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER) [IR_OP_##E] = LOWER,
+#include "ir/ops.def"
+#undef IR_OP
+};
+
+/* Work (elements touched) below which a kernel runs on the calling thread:
+ * waking workers costs more than it saves. */
+#define CG_PARALLEL_MIN_WORK (1 << 15)
+
+CG_LOWER_FN(cg_lower_leaf) {
+  (void)c, (void)n, (void)d;
+  return true; /* arguments, parameters and constants arrive in bufs */
+}
+
+LLVMValueRef cg_i64(cg_ctx *c, int64_t v) {
+  return LLVMConstInt(c->t_i64, (unsigned long long)v, 1);
+}
+LLVMValueRef cg_i32(cg_ctx *c, int32_t v) {
+  return LLVMConstInt(c->t_i32, (unsigned long long)(int64_t)v, 1);
+}
+
+LLVMTypeRef cg_type(cg_ctx *c, ir_dtype dt) {
+  switch (dt) {
+  case IR_F32: return c->t_f32;
+  case IR_F64: return c->t_f64;
+  case IR_I32: return c->t_i32;
+  case IR_I64: return c->t_i64;
+  default: return c->t_i8;
+  }
+}
+
+LLVMTypeRef cg_ctype(cg_ctx *c, ir_dtype dt) { return dt == IR_BOOL ? c->t_i1 : cg_type(c, dt); }
+
+LLVMValueRef cg_const(cg_ctx *c, ir_dtype dt, double v) {
+  if (ir_dtype_is_float(dt)) return LLVMConstReal(cg_type(c, dt), v);
+  if (dt == IR_BOOL) return LLVMConstInt(c->t_i1, v != 0, 0);
+  /* Out-of-range doubles would be undefined to convert; saturate. */
+  double lo = dt == IR_I32 ? -2147483648.0 : -9223372036854775808.0;
+  double hi = dt == IR_I32 ? 2147483647.0 : 9223372036854775807.0;
+  int64_t i = v != v    ? 0
+              : v <= lo ? (int64_t)lo
+              : v >= hi ? (dt == IR_I32 ? INT32_MAX : INT64_MAX)
+                        : (int64_t)v;
+  return LLVMConstInt(cg_type(c, dt), (unsigned long long)i, 1);
+}
+
+LLVMValueRef cg_load(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMTypeRef t = cg_type(c, dt);
+  LLVMValueRef p = LLVMBuildGEP2(c->b, t, base, &idx, 1, "");
+  LLVMValueRef v = LLVMBuildLoad2(c->b, t, p, "");
+  if (dt == IR_BOOL) v = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->t_i8, 0, 0), "");
+  return v;
+}
+
+void cg_store(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
+  LLVMTypeRef t = cg_type(c, dt);
+  if (dt == IR_BOOL) v = LLVMBuildZExt(c->b, v, c->t_i8, "");
+  LLVMValueRef p = LLVMBuildGEP2(c->b, t, base, &idx, 1, "");
+  LLVMBuildStore(c->b, v, p);
+}
+
+LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef type, LLVMValueRef *args,
+                          int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &type, 1);
+  LLVMTypeRef ft = LLVMIntrinsicGetType(c->ctx, id, &type, 1);
+  return LLVMBuildCall2(c->b, ft, fn, args, (unsigned)nargs, "");
+}
+
+LLVMValueRef cg_call(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
+                     LLVMValueRef *args) {
+  LLVMTypeRef ft = LLVMFunctionType(ret, params, (unsigned)nparams, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
+  if (!fn) fn = LLVMAddFunction(c->mod, name, ft);
+  return LLVMBuildCall2(c->b, ft, fn, args, (unsigned)nparams, "");
+}
+
+/* ---- loops ----------------------------------------------------------- */
+
+LLVMValueRef cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef from, LLVMValueRef to) {
+  LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+  l->pre = LLVMGetInsertBlock(c->b);
+  l->body = LLVMAppendBasicBlockInContext(c->ctx, fn, "loop");
+  l->exit = LLVMAppendBasicBlockInContext(c->ctx, fn, "after");
+  l->to = to;
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, from, to, ""), l->body, l->exit);
+  LLVMPositionBuilderAtEnd(c->b, l->body);
+  l->i = LLVMBuildPhi(c->b, c->t_i64, "i");
+  LLVMAddIncoming(l->i, &from, &l->pre, 1);
+  return l->i;
+}
+
+void cg_loop_end(cg_ctx *c, cg_loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
+  LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->i, cg_i64(c, 1), "");
+  LLVMAddIncoming(l->i, &next, &latch, 1);
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, next, l->to, ""), l->body, l->exit);
+  LLVMPositionBuilderAtEnd(c->b, l->exit);
+}
+
+/* ---- kernels --------------------------------------------------------- */
+
+static LLVMValueRef load_buf(cg_ctx *c, LLVMValueRef bufs, int slot) {
+  LLVMValueRef idx = cg_i64(c, slot);
+  LLVMValueRef p = LLVMBuildGEP2(c->b, c->t_ptr, bufs, &idx, 1, "");
+  return LLVMBuildLoad2(c->b, c->t_ptr, p, "");
+}
+
+void cg_kernel_begin(cg_ctx *c, const ir_node *n, cg_kernel *k) {
+  char name[32];
+  snprintf(name, sizeof name, "kiln_k%d", n->id);
+  memset(k, 0, sizeof *k);
+  k->n = n;
+  k->work = 1;
+  k->fn = LLVMAddFunction(c->mod, name, c->t_kernel);
+  LLVMSetLinkage(k->fn, LLVMInternalLinkage);
+  /* Kernels stay separate functions: inlining hundreds of them into
+   * kiln_step makes one huge function that O3 and codegen are slow on. */
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, k->fn, "entry"));
+  k->bufs = LLVMGetParam(k->fn, 0);
+  k->begin = LLVMGetParam(k->fn, 1);
+  k->end = LLVMGetParam(k->fn, 2);
+  k->out = load_buf(c, k->bufs, 0);
+  for (int i = 0; i < n->nin && i < 8; i++)
+    k->in[i] = load_buf(c, k->bufs, 1 + i);
+  k->exec = load_buf(c, k->bufs, 1 + n->nin);
+}
+
+LLVMValueRef cg_operand(cg_ctx *c, cg_kernel *k, int i) { return load_buf(c, k->bufs, 1 + i); }
+
+/* Room for n more kernel records. */
+static bool reserve(cg_ctx *c, int n) {
+  if (c->nkernels + n <= c->capkernels) return true;
+  int cap = c->capkernels ? 2 * c->capkernels : 64;
+  while (cap < c->nkernels + n)
+    cap *= 2;
+  cg_kernel_rec *r = realloc(c->kernels, (size_t)cap * sizeof *r);
+  if (!r) return false;
+  c->kernels = r;
+  c->capkernels = cap;
+  return true;
+}
+
+void cg_kernel_end(cg_ctx *c, cg_kernel *k) {
+  LLVMBuildRetVoid(c->b);
+  if (!reserve(c, 1)) return; /* lower_node notices the missing record */
+  int64_t work = k->work > 0 ? k->work : 1;
+  int64_t grain = k->grain > 0 ? k->grain : (CG_PARALLEL_MIN_WORK / 2) / work;
+  if (grain < 1) grain = 1;
+  bool parallel = !k->serial && k->extent >= 2 * grain && k->extent * work >= CG_PARALLEL_MIN_WORK;
+  c->kernels[c->nkernels++] = (cg_kernel_rec){k->fn, k->n, k->extent, grain, parallel};
+}
+
+/* kiln_step: each kernel once, in node order, with its argument block
+ * {out, operands..., exec} filled from the buffer array. One block serves
+ * every call: calls (and rt_parallel_for) return before the next begins. */
+static void emit_step(cg_ctx *c) {
+  LLVMTypeRef ft = LLVMFunctionType(c->t_void, &c->t_ptr, 1, 0);
+  LLVMValueRef step = LLVMAddFunction(c->mod, "kiln_step", ft);
+  LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, step, "entry"));
+  LLVMValueRef bufs = LLVMGetParam(step, 0);
+  LLVMValueRef exec = load_buf(c, bufs, c->g->nnodes);
+  int slots = 2;
+  for (int i = 0; i < c->nkernels; i++)
+    if (c->kernels[i].n->nin + 2 > slots) slots = c->kernels[i].n->nin + 2;
+  LLVMValueRef block = LLVMBuildArrayAlloca(c->b, c->t_ptr, cg_i64(c, slots), "args");
+  LLVMTypeRef pf_params[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
+  for (int i = 0; i < c->nkernels; i++) {
+    cg_kernel_rec *r = &c->kernels[i];
+    if (r->extent <= 0) continue;
+    const ir_node *n = r->n;
+    for (int j = 0; j <= n->nin + 1; j++) {
+      int slot = j == 0 ? n->id : j <= n->nin ? n->in[j - 1] : c->g->nnodes;
+      LLVMValueRef idx = cg_i64(c, j);
+      LLVMBuildStore(c->b, load_buf(c, bufs, slot),
+                     LLVMBuildGEP2(c->b, c->t_ptr, block, &idx, 1, ""));
+    }
+    if (r->parallel) {
+      LLVMValueRef args[] = {exec, r->fn, block, cg_i64(c, r->extent), cg_i64(c, r->grain)};
+      cg_call(c, "rt_parallel_for", c->t_void, pf_params, 5, args);
+    } else {
+      LLVMValueRef args[] = {block, cg_i64(c, 0), cg_i64(c, r->extent)};
+      LLVMBuildCall2(c->b, c->t_kernel, r->fn, args, 3, "");
+    }
+  }
+  LLVMBuildRetVoid(c->b);
+}
+
+/* What makes two nodes' kernels interchangeable: op, result and operand
+ * types, attributes. Ops whose kernels embed their node id (the dropout
+ * stream, the error record) add it. Returns false if buf is too small. */
+static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_t len) {
+  char t[IR_TYPE_STRLEN];
+  size_t k = (size_t)snprintf(buf, len, "%d %s", (int)n->op, ir_type_str(&n->type, t, sizeof t));
+  for (int i = 0; i < n->nin && k < len; i++)
+    k += (size_t)snprintf(buf + k, len - k, " %s",
+                          ir_type_str(&g->nodes[n->in[i]]->type, t, sizeof t));
+  const ir_op_info *info = ir_op_get(n->op);
+  for (int i = 0; i < info->nattrs && k < len; i++) {
+    const ir_attr *a = &n->attrs[i];
+    switch (a->kind) {
+    case IR_ATTR_INT: k += (size_t)snprintf(buf + k, len - k, " i%lld", (long long)a->i); break;
+    case IR_ATTR_FLOAT: k += (size_t)snprintf(buf + k, len - k, " f%a", a->f); break;
+    case IR_ATTR_BOOL: k += (size_t)snprintf(buf + k, len - k, " b%d", a->b); break;
+    case IR_ATTR_STR:
+      k += (size_t)snprintf(buf + k, len - k, " s%zu:%s", strlen(a->s), a->s);
+      break;
+    case IR_ATTR_DTYPE: k += (size_t)snprintf(buf + k, len - k, " d%d", (int)a->dt); break;
+    case IR_ATTR_INTS:
+      k += (size_t)snprintf(buf + k, len - k, " [");
+      for (int j = 0; j < a->ints.n && k < len; j++)
+        k += (size_t)snprintf(buf + k, len - k, "%lld,", (long long)a->ints.v[j]);
+      break;
+    }
+  }
+  if ((n->op == IR_OP_DROPOUT || n->op == IR_OP_GATHER || n->op == IR_OP_SOFTMAX_CROSS_ENTROPY) &&
+      k < len)
+    k += (size_t)snprintf(buf + k, len - k, " #%d", n->id);
+  return k < len;
+}
+
+/* Kernels already emitted for a signature: records [first, first + count). */
+typedef struct sig_entry {
+  char *sig;
+  int first, count;
+} sig_entry;
+
+/* Emits n's kernels, or reuses those of an earlier node with the same
+ * signature (appending records that point at n's buffers). */
+static bool lower_node(cg_ctx *c, const ir_node *n, sig_entry **sigs, int *nsigs, ir_diag *d) {
+  char sig[1024];
+  bool shareable = node_signature(c->g, n, sig, sizeof sig);
+  for (int s = 0; shareable && s < *nsigs; s++) {
+    if (strcmp((*sigs)[s].sig, sig)) continue;
+    for (int j = 0; j < (*sigs)[s].count; j++) {
+      if (!reserve(c, 1)) return ir_diag_set(d, "out of memory"), false;
+      cg_kernel_rec r = c->kernels[(*sigs)[s].first + j];
+      r.n = n;
+      c->kernels[c->nkernels++] = r;
+    }
+    return true;
+  }
+  int before = c->nkernels;
+  if (!lowerings[n->op](c, n, d)) return false;
+  if (c->nkernels == before) {
+    ir_diag_set(d, "%s: lowering emitted no kernel", ir_op_get(n->op)->name);
+    return false;
+  }
+  sig_entry *grown = shareable ? realloc(*sigs, (size_t)(*nsigs + 1) * sizeof **sigs) : NULL;
+  if (grown) {
+    *sigs = grown;
+    grown[*nsigs] = (sig_entry){strdup(sig), before, c->nkernels - before};
+    if (grown[*nsigs].sig) (*nsigs)++;
+  }
+  return true;
+}
+
+LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool training, ir_diag *d) {
+  cg_ctx c = {.ctx = ctx, .g = g, .training = training};
+  char name[128];
+  snprintf(name, sizeof name, "kiln.%s", g->name);
+  c.mod = LLVMModuleCreateWithNameInContext(name, ctx);
+  c.b = LLVMCreateBuilderInContext(ctx);
+  c.t_void = LLVMVoidTypeInContext(ctx);
+  c.t_ptr = LLVMPointerTypeInContext(ctx, 0);
+  c.t_i1 = LLVMInt1TypeInContext(ctx);
+  c.t_i8 = LLVMInt8TypeInContext(ctx);
+  c.t_i32 = LLVMInt32TypeInContext(ctx);
+  c.t_i64 = LLVMInt64TypeInContext(ctx);
+  c.t_f32 = LLVMFloatTypeInContext(ctx);
+  c.t_f64 = LLVMDoubleTypeInContext(ctx);
+  LLVMTypeRef kp[] = {c.t_ptr, c.t_i64, c.t_i64};
+  c.t_kernel = LLVMFunctionType(c.t_void, kp, 3, 0);
+  bool ok = true;
+  sig_entry *sigs = NULL;
+  int nsigs = 0;
+  for (int i = 0; ok && i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (n->op == IR_OP_ARG || n->op == IR_OP_PARAM || n->op == IR_OP_CONST) continue;
+    ok = lower_node(&c, n, &sigs, &nsigs, d);
+  }
+  if (ok) emit_step(&c);
+  for (int s = 0; s < nsigs; s++)
+    free(sigs[s].sig);
+  free(sigs);
+  LLVMDisposeBuilder(c.b);
+  free(c.kernels);
+  if (!ok) {
+    LLVMDisposeModule(c.mod);
+    return NULL;
+  }
+  return c.mod;
+}

@@ -1,0 +1,160 @@
+/* Lowerings of the data-movement ops: reshape, transpose, broadcast_to and
+ * slice are strided copies (lower_map.h); concat is one kernel whose items
+ * are blocks of output rows, each filled from the operands that cover it.
+ * Elements move as stored bytes, so every dtype is exact. */
+#include "backend/lower_map.h"
+
+static const ir_type *operand_type(const cg_ctx *c, const ir_node *n, int i) {
+  return &c->g->nodes[n->in[i]]->type;
+}
+
+CG_LOWER_FN(cg_lower_reshape) {
+  if (ir_type_numel(operand_type(c, n, 0)) != ir_type_numel(&n->type)) {
+    ir_diag_set(d, "%s: element counts differ", ir_op_get(n->op)->name);
+    return false;
+  }
+  cg_map_copy(c, n, 0, NULL); /* same row-major order: collapses to one flat loop */
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_transpose) {
+  const ir_type *xt = operand_type(c, n, 0);
+  const ir_ints *perm = &n->attrs[0].ints;
+  if (perm->n != xt->rank || n->type.rank != xt->rank) {
+    ir_diag_set(d, "transpose: perm has %d entries for rank %d", perm->n, xt->rank);
+    return false;
+  }
+  int64_t xs[IR_MAX_RANK], s[IR_MAX_RANK];
+  ir_strides(xt, xs);
+  for (int i = 0; i < xt->rank; i++) {
+    int64_t p = perm->v[i] < 0 ? perm->v[i] + xt->rank : perm->v[i];
+    if (p < 0 || p >= xt->rank) {
+      ir_diag_set(d, "transpose: perm entry %lld out of range", (long long)perm->v[i]);
+      return false;
+    }
+    s[i] = xs[p]; /* result axis i walks input axis perm[i] */
+  }
+  cg_map_copy(c, n, 0, s);
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_broadcast_to) {
+  (void)d;
+  int64_t s[IR_MAX_RANK] = {0};
+  ir_broadcast_strides(operand_type(c, n, 0), &n->type, s);
+  cg_map_copy(c, n, 0, s);
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_slice) {
+  const ir_type *xt = operand_type(c, n, 0);
+  const ir_ints *starts = &n->attrs[0].ints;
+  if (starts->n != xt->rank || n->type.rank != xt->rank) {
+    ir_diag_set(d, "slice: %d starts for rank %d", starts->n, xt->rank);
+    return false;
+  }
+  int64_t xs[IR_MAX_RANK], base = 0;
+  ir_strides(xt, xs);
+  for (int i = 0; i < xt->rank; i++) {
+    /* as the reference: negative starts count from the end, clamped */
+    int64_t st = starts->v[i] < 0 ? starts->v[i] + xt->dims[i] : starts->v[i];
+    st = st < 0 ? 0 : (st > xt->dims[i] ? xt->dims[i] : st);
+    if (st + n->type.dims[i] > xt->dims[i]) {
+      ir_diag_set(d, "slice: axis %d: [%lld, %lld) exceeds size %lld", i, (long long)st,
+                  (long long)(st + n->type.dims[i]), (long long)xt->dims[i]);
+      return false;
+    }
+    base += st * xs[i];
+  }
+  /* An empty result reads nothing; keep its offset inside the operand. */
+  cg_map_copy(c, n, ir_type_numel(&n->type) ? base : 0, xs);
+  return true;
+}
+
+/* ---- concat ----------------------------------------------------------- */
+
+static LLVMValueRef min64(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+static LLVMValueRef max64(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+/* The output is `rows` rows of `width` elements (dims before the axis, the
+ * rest); operand k fills columns [col_k, col_k + width_k) of every row. An
+ * item is one block of CG_MAP_BLOCK columns of one row, so concat along axis
+ * 0 (one row) still splits across threads. */
+CG_LOWER_FN(cg_lower_concat) {
+  const ir_type *ot = &n->type;
+  int64_t axis = n->attrs[0].i < 0 ? n->attrs[0].i + ot->rank : n->attrs[0].i;
+  if (axis < 0 || axis >= ot->rank) {
+    ir_diag_set(d, "concat: axis %lld out of range for rank %d", (long long)n->attrs[0].i,
+                ot->rank);
+    return false;
+  }
+  int64_t rows = 1, post = 1, at = 0;
+  for (int i = 0; i < axis; i++)
+    rows *= ot->dims[i];
+  for (int i = (int)axis + 1; i < ot->rank; i++)
+    post *= ot->dims[i];
+  int64_t width = ot->dims[axis] * post;
+  for (int k = 0; k < n->nin; k++) {
+    const ir_type *t = operand_type(c, n, k);
+    bool fits =
+        t->rank == ot->rank && t->dtype == ot->dtype && at + t->dims[axis] <= ot->dims[axis];
+    for (int i = 0; fits && i < ot->rank; i++)
+      fits = i == axis || t->dims[i] == ot->dims[i];
+    if (!fits) {
+      ir_diag_set(d, "concat: operand %d does not fit the result", k);
+      return false;
+    }
+    at += t->dims[axis];
+  }
+
+  cg_kernel k;
+  cg_kernel_begin(c, n, &k);
+  int64_t blk = width > CG_MAP_BLOCK ? CG_MAP_BLOCK : width;
+  int64_t nblk = blk > 0 ? (width + blk - 1) / blk : 0;
+  k.extent = rows * nblk;
+  k.work = blk;
+  if (k.extent > 0) {
+    ir_dtype dt = ot->dtype;
+    LLVMValueRef src[64];
+    int nsrc = n->nin < 64 ? n->nin : 64;
+    for (int i = 0; i < nsrc; i++)
+      src[i] = i < 8 ? k.in[i] : cg_operand(c, &k, i);
+    cg_loop items;
+    LLVMValueRef item = cg_loop_begin(c, &items, k.begin, k.end);
+    LLVMValueRef row = item, lo = cg_i64(c, 0), hi = cg_i64(c, width);
+    if (nblk > 1) {
+      row = LLVMBuildUDiv(c->b, item, cg_i64(c, nblk), "");
+      LLVMValueRef j = LLVMBuildURem(c->b, item, cg_i64(c, nblk), "");
+      lo = LLVMBuildNSWMul(c->b, j, cg_i64(c, blk), "");
+      hi = min64(c, LLVMBuildNSWAdd(c->b, lo, cg_i64(c, blk), ""), hi);
+    }
+    LLVMValueRef orow = LLVMBuildNSWMul(c->b, row, cg_i64(c, width), "");
+    int64_t col = 0;
+    for (int i = 0; i < n->nin; i++) {
+      int64_t w = operand_type(c, n, i)->dims[axis] * post;
+      if (w > 0) {
+        /* columns [s, e) of this block that belong to operand i */
+        LLVMValueRef s = max64(c, lo, cg_i64(c, col));
+        LLVMValueRef e = min64(c, hi, cg_i64(c, col + w));
+        LLVMValueRef in = i < 64 ? src[i] : cg_operand(c, &k, i);
+        LLVMValueRef irow =
+            LLVMBuildNSWSub(c->b, LLVMBuildNSWMul(c->b, row, cg_i64(c, w), ""), cg_i64(c, col), "");
+        cg_loop l;
+        LLVMValueRef x = cg_loop_begin(c, &l, s, e);
+        LLVMValueRef v = cg_map_load(c, dt, true, in, LLVMBuildNSWAdd(c->b, irow, x, ""));
+        LLVMValueRef oi = LLVMBuildNSWAdd(c->b, orow, x, "");
+        LLVMBuildStore(c->b, v, LLVMBuildGEP2(c->b, cg_type(c, dt), k.out, &oi, 1, ""));
+        cg_loop_end(c, &l);
+      }
+      col += w;
+    }
+    cg_loop_end(c, &items);
+  }
+  cg_kernel_end(c, &k);
+  return true;
+}

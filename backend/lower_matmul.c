@@ -1,0 +1,146 @@
+/* Lowering of matmul to cblas_sgemm / cblas_dgemm: one GEMM per matrix of
+ * the (numpy-broadcast) batch, or a single GEMM when the batch folds into
+ * the rows (x[B,M,K] @ w[K,N], the common linear layer). The kernel is
+ * serial: OpenBLAS runs its own threads, and kiln never calls BLAS from
+ * inside its own parallel regions. kiln writes no GEMM of its own. */
+#include <limits.h>
+
+#include "backend/cg.h"
+
+#define CBLAS_ROW_MAJOR 101
+#define CBLAS_NO_TRANS 111
+#define CBLAS_TRANS 112
+
+/* One operand (or the result) as a batch of stored matrices. */
+typedef struct mm_operand {
+  ir_type batch;             /* the leading dims */
+  int64_t rows, cols;        /* the stored matrix */
+  int64_t bstr[IR_MAX_RANK]; /* element stride per result batch dim (0: broadcast) */
+} mm_operand;
+
+static void mm_operand_init(const ir_type *t, const ir_type *out_batch, mm_operand *o) {
+  o->batch = ir_type_make(t->dtype, t->rank - 2, t->dims);
+  o->rows = t->dims[t->rank - 2];
+  o->cols = t->dims[t->rank - 1];
+  ir_broadcast_strides(&o->batch, out_batch, o->bstr);
+  for (int i = 0; i < out_batch->rank; i++)
+    o->bstr[i] *= o->rows * o->cols;
+}
+
+static bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+/* Element offsets of batch item bi in a and b: its result batch index
+ * unflattened once, each coordinate scaled by the operands' strides. */
+static void emit_batch_offsets(cg_ctx *c, const ir_type *ob, const mm_operand *a,
+                               const mm_operand *b, LLVMValueRef bi, LLVMValueRef *ao,
+                               LLVMValueRef *bo) {
+  *ao = *bo = cg_i64(c, 0);
+  LLVMValueRef rest = bi;
+  for (int d = ob->rank - 1; d >= 0; d--) {
+    if (ob->dims[d] == 1 || (a->bstr[d] == 0 && b->bstr[d] == 0)) {
+      if (ob->dims[d] != 1) rest = LLVMBuildUDiv(c->b, rest, cg_i64(c, ob->dims[d]), "");
+      continue;
+    }
+    LLVMValueRef idx = d == 0 ? rest : LLVMBuildURem(c->b, rest, cg_i64(c, ob->dims[d]), "");
+    if (d > 0) rest = LLVMBuildUDiv(c->b, rest, cg_i64(c, ob->dims[d]), "");
+    if (a->bstr[d])
+      *ao = LLVMBuildAdd(c->b, *ao, LLVMBuildMul(c->b, idx, cg_i64(c, a->bstr[d]), ""), "");
+    if (b->bstr[d])
+      *bo = LLVMBuildAdd(c->b, *bo, LLVMBuildMul(c->b, idx, cg_i64(c, b->bstr[d]), ""), "");
+  }
+}
+
+static LLVMValueRef elem_ptr(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef off) {
+  return LLVMBuildGEP2(c->b, cg_type(c, dt), base, &off, 1, "");
+}
+
+/* The static part of one GEMM call. */
+typedef struct mm_call {
+  ir_dtype dt;
+  bool ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+} mm_call;
+
+static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef a, LLVMValueRef b,
+                      LLVMValueRef out) {
+  LLVMTypeRef ft = cg_type(c, g->dt);
+  LLVMTypeRef params[] = {c->t_i32, c->t_i32, c->t_i32, c->t_i32, c->t_i32, c->t_i32, ft,
+                          c->t_ptr, c->t_i32, c->t_ptr, c->t_i32, ft,       c->t_ptr, c->t_i32};
+  LLVMValueRef args[] = {cg_i32(c, CBLAS_ROW_MAJOR),
+                         cg_i32(c, g->ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
+                         cg_i32(c, g->tb ? CBLAS_TRANS : CBLAS_NO_TRANS),
+                         cg_i32(c, (int32_t)g->m),
+                         cg_i32(c, (int32_t)g->n),
+                         cg_i32(c, (int32_t)g->k),
+                         cg_const(c, g->dt, 1.0),
+                         a,
+                         cg_i32(c, (int32_t)g->lda),
+                         b,
+                         cg_i32(c, (int32_t)g->ldb),
+                         cg_const(c, g->dt, 0.0),
+                         out,
+                         cg_i32(c, (int32_t)g->ldc)};
+  cg_call(c, g->dt == IR_F32 ? "cblas_sgemm" : "cblas_dgemm", c->t_void, params, 14, args);
+}
+
+CG_LOWER_FN(cg_lower_matmul) {
+  const ir_type *ta = &c->g->nodes[n->in[0]]->type, *tb = &c->g->nodes[n->in[1]]->type;
+  const ir_type *to = &n->type;
+  ir_dtype dt = to->dtype;
+  if ((dt != IR_F32 && dt != IR_F64) || ta->rank < 2 || tb->rank < 2 || to->rank < 2) {
+    ir_diag_set(d, "matmul: needs f32/f64 operands of rank >= 2");
+    return false;
+  }
+  ir_type ob = ir_type_make(dt, to->rank - 2, to->dims);
+  mm_operand a, b;
+  mm_operand_init(ta, &ob, &a);
+  mm_operand_init(tb, &ob, &b);
+  mm_call g = {.dt = dt, .ta = n->attrs[0].b, .tb = n->attrs[1].b};
+  g.m = to->dims[to->rank - 2];
+  g.n = to->dims[to->rank - 1];
+  g.k = g.ta ? a.rows : a.cols;
+  /* BLAS requires leading dimensions >= 1 even for empty matrices. */
+  g.lda = a.cols > 1 ? a.cols : 1;
+  g.ldb = b.cols > 1 ? b.cols : 1;
+  g.ldc = g.n > 1 ? g.n : 1;
+  int64_t batch = ir_type_numel(&ob);
+  /* x[B..,M,K] @ w[K,N] with x not transposed: the batch is more rows of
+   * one GEMM, which BLAS blocks and threads better than B small ones. */
+  bool fold = !g.ta && ir_type_numel(&b.batch) == 1 && ir_type_numel(&a.batch) == batch;
+  if (fold) {
+    g.m *= batch;
+    batch = 1;
+  }
+  if (!fits_int(g.m) || !fits_int(g.n) || !fits_int(g.k) || !fits_int(g.lda) || !fits_int(g.ldb) ||
+      !fits_int(g.ldc)) {
+    ir_diag_set(d, "matmul: a dimension exceeds BLAS's int range (M %lld, N %lld, K %lld)",
+                (long long)g.m, (long long)g.n, (long long)g.k);
+    return false;
+  }
+
+  cg_kernel k;
+  cg_kernel_begin(c, n, &k);
+  k.serial = true;
+  /* No call at all for an empty result; K = 0 is a zero fill of the
+   * result, written here so it does not depend on how a BLAS treats it. */
+  k.extent = g.m == 0 || g.n == 0 ? 0 : batch;
+  k.work = g.m * g.n * (g.k > 0 ? g.k : 1);
+  if (k.extent > 0) {
+    cg_loop loop;
+    LLVMValueRef bi = cg_loop_begin(c, &loop, k.begin, k.end);
+    LLVMValueRef co = LLVMBuildMul(c->b, bi, cg_i64(c, g.m * g.n), "");
+    LLVMValueRef cp = elem_ptr(c, dt, k.out, co);
+    if (g.k == 0) {
+      LLVMBuildMemSet(c->b, cp, LLVMConstInt(c->t_i8, 0, 0),
+                      cg_i64(c, g.m * g.n * (int64_t)ir_dtype_size(dt)),
+                      (unsigned)ir_dtype_size(dt));
+    } else {
+      LLVMValueRef ao, bo;
+      emit_batch_offsets(c, &ob, &a, &b, bi, &ao, &bo);
+      emit_gemm(c, &g, elem_ptr(c, dt, k.in[0], ao), elem_ptr(c, dt, k.in[1], bo), cp);
+    }
+    cg_loop_end(c, &loop);
+  }
+  cg_kernel_end(c, &k);
+  return true;
+}

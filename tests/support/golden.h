@@ -1,0 +1,48 @@
+/* Shared by the golden tests: the PyTorch cases in tests/golden/ops (a .kir
+ * graph plus a .safetensors of inputs and expected outputs out0, out1, ...),
+ * loading one, and comparing an output within a tolerance. */
+#ifndef KILN_TEST_GOLDEN_H
+#define KILN_TEST_GOLDEN_H
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "ir/ir.h"
+#include "runtime/safetensors.h"
+
+#define GOLDEN_OPS_DIR KILN_SOURCE_DIR "/tests/golden/ops"
+
+typedef struct golden_case {
+  char name[128];
+} golden_case;
+
+/* The *.kir cases present, sorted; returns the count (-1: no directory). */
+int golden_list(golden_case **out);
+int golden_case_cmp(const void *a, const void *b);
+/* Criterion parameters: one per case (an empty array when none). */
+struct criterion_test_params golden_params(void);
+char *golden_read_text(const char *path, size_t *len);
+
+typedef struct golden_loaded {
+  ir_graph *g;
+  rt_safetensors *st;
+  const rt_tensor **args; /* one per graph argument, borrowed from st */
+  int nargs;
+} golden_loaded;
+
+/* Parses the case's graph and reads its tensors (asserting on failure). */
+void golden_load(const char *name, golden_loaded *L);
+void golden_unload(golden_loaded *L);
+/* Expected output k (asserting it exists). */
+const rt_tensor *golden_expected(const golden_loaded *L, const char *name, int k);
+
+typedef struct golden_tol {
+  double rtol32, atol32, rtol64, atol64;
+} golden_tol;
+
+/* Floats within atol + rtol*|expected| (NaN matches NaN, infinities must be
+ * equal); ints and bools exact. Reports up to 5 mismatches. */
+void golden_compare(const char *cname, const char *what, int k, const rt_tensor *got,
+                    const rt_tensor *exp, const golden_tol *tol);
+
+#endif
