@@ -1,8 +1,9 @@
-/* JIT backend benchmark, all in one process, medians of repeated runs:
- * elementwise add of 16M floats through the public API against memcpy of
- * the same bytes (memory bandwidth), matmul through kiln against a direct
- * cblas_sgemm (the lowering's overhead), and compiling a 500-node graph
- * without cache and on a cache hit. Usage: bench_jit [--reps N]. */
+/* JIT backend benchmark, all in one process: elementwise add of 16M floats
+ * through the public API against memcpy of the same bytes (bandwidth),
+ * matmul through kiln against a direct cblas_sgemm, and compiling 500-node
+ * graphs without cache and on a cache hit. kiln and its baseline run
+ * alternately and each reports the median of its runs, so drift on a
+ * shared machine hits both alike. Usage: bench_jit [--reps N]. */
 #define _XOPEN_SOURCE 700
 #include <cblas.h>
 #include <ftw.h>
@@ -41,8 +42,10 @@ static void fill(float *p, int64_t n) {
   }
 }
 
-static kl_program *compile(const ir_graph *g, bool no_cache, const char *cache_dir) {
-  kl_compile_opts o = {.backend = KL_BACKEND_JIT, .no_cache = no_cache, .cache_dir = cache_dir};
+static kl_program *compile_threads(const ir_graph *g, bool no_cache, const char *cache_dir,
+                                   int threads) {
+  kl_compile_opts o = {
+      .backend = KL_BACKEND_JIT, .no_cache = no_cache, .cache_dir = cache_dir, .threads = threads};
   char *err = NULL;
   kl_program *p = kl_compile(g, &o, &err);
   if (!p) {
@@ -52,22 +55,49 @@ static kl_program *compile(const ir_graph *g, bool no_cache, const char *cache_d
   return p;
 }
 
-/* Median seconds of kl_run_into over `reps` runs after one warm-up. */
-static double time_runs(kl_program *p, kl_tensor *const *in, int nin, kl_tensor *out) {
-  const char *msg = kl_run_into(p, in, nin, &out, 1);
-  if (msg) {
-    fprintf(stderr, "bench_jit: kl_run_into failed: %s\n", msg);
-    return -1;
-  }
-  double *t = malloc((size_t)reps * sizeof *t);
+static kl_program *compile(const ir_graph *g, bool no_cache, const char *cache_dir) {
+  return compile_threads(g, no_cache, cache_dir, 0);
+}
+
+/* One measured thing: a function and its context. */
+typedef struct timed {
+  void (*run)(void *ctx);
+  void *ctx;
+} timed;
+
+/* Runs a and b alternately `reps` times after a warm-up of each; medians in
+ * seconds. */
+static void time_pair(timed a, timed b, double *ma, double *mb) {
+  double *ta = malloc((size_t)reps * sizeof *ta), *tb = malloc((size_t)reps * sizeof *tb);
+  a.run(a.ctx);
+  b.run(b.ctx);
   for (int r = 0; r < reps; r++) {
     double t0 = now_s();
-    kl_run_into(p, in, nin, &out, 1);
-    t[r] = now_s() - t0;
+    a.run(a.ctx);
+    double t1 = now_s();
+    b.run(b.ctx);
+    ta[r] = t1 - t0;
+    tb[r] = now_s() - t1;
   }
-  double m = median(t, reps);
-  free(t);
-  return m;
+  *ma = median(ta, reps);
+  *mb = median(tb, reps);
+  free(ta);
+  free(tb);
+}
+
+typedef struct kiln_run_ctx {
+  kl_program *p;
+  kl_tensor **in;
+  kl_tensor *out;
+} kiln_run_ctx;
+
+static void run_kiln(void *ctx) {
+  kiln_run_ctx *k = ctx;
+  const char *msg = kl_run_into(k->p, k->in, 2, &k->out, 1);
+  if (msg) {
+    fprintf(stderr, "bench_jit: kl_run_into failed: %s\n", msg);
+    exit(1);
+  }
 }
 
 /* A graph of two arguments and one binary op or matmul. */
@@ -87,73 +117,92 @@ static ir_graph *two_arg_graph(ir_op op, int64_t m, int64_t k, int64_t n) {
   return g;
 }
 
-static void bench_add(void) {
+typedef struct copy_ctx {
+  void *dst;
+  const void *src;
+  size_t bytes;
+} copy_ctx;
+
+static void run_memcpy(void *ctx) {
+  copy_ctx *c = ctx;
+  memcpy(c->dst, c->src, c->bytes);
+}
+
+/* kiln's add on `threads` threads (0: all cores) against a single-threaded
+ * memcpy. */
+static void bench_add_threads(int threads) {
   const int64_t n = 16 << 20;
   ir_graph *g = two_arg_graph(IR_OP_ADD, n, 0, 0);
-  kl_program *p = compile(g, true, NULL);
+  kl_program *p = compile_threads(g, true, NULL, threads);
   ir_graph_destroy(g);
+  if (!p) return;
   kl_tensor *in[2] = {kl_tensor_create(KL_TENSOR_F32, 1, &n),
                       kl_tensor_create(KL_TENSOR_F32, 1, &n)};
   kl_tensor *out = kl_tensor_create(KL_TENSOR_F32, 1, &n);
+  kl_tensor *dst = kl_tensor_create(KL_TENSOR_F32, 1, &n);
   fill(kl_tensor_data(in[0]), n);
   fill(kl_tensor_data(in[1]), n);
-  double bytes = (double)n * sizeof(float);
-  if (p) {
-    double t = time_runs(p, in, 2, out);
-    if (t > 0)
-      printf("add 16M f32 (kiln)      %8.3f ms  %7.2f GB/s\n", t * 1e3, 3 * bytes / t / 1e9);
-    kl_program_destroy(p);
-  }
-  double *t = malloc((size_t)reps * sizeof *t);
-  memcpy(kl_tensor_data(out), kl_tensor_data(in[0]), (size_t)bytes);
-  for (int r = 0; r < reps; r++) {
-    double t0 = now_s();
-    memcpy(kl_tensor_data(out), kl_tensor_data(in[r % 2]), (size_t)bytes);
-    t[r] = now_s() - t0;
-  }
-  double tm = median(t, reps);
-  printf("memcpy 64 MB            %8.3f ms  %7.2f GB/s\n", tm * 1e3, 2 * bytes / tm / 1e9);
-  free(t);
+  double bytes = (double)n * sizeof(float), tk, tm;
+  kiln_run_ctx kc = {p, in, out};
+  copy_ctx cc = {kl_tensor_data(dst), kl_tensor_data(in[0]), (size_t)bytes};
+  time_pair((timed){run_kiln, &kc}, (timed){run_memcpy, &cc}, &tk, &tm);
+  /* add reads two arrays and writes one; memcpy reads one and writes one */
+  double gk = 3 * bytes / tk / 1e9, gm = 2 * bytes / tm / 1e9;
+  char what[32];
+  snprintf(what, sizeof what, threads ? "%d thread" : "all cores", threads);
+  printf("add 16M f32 (kiln, %-9s) %8.3f ms  %6.2f GB/s\n", what, tk * 1e3, gk);
+  printf("memcpy 64 MB (1 thread)      %8.3f ms  %6.2f GB/s\n", tm * 1e3, gm);
+  printf("  add bandwidth / memcpy bandwidth = %.2f (target >= 0.80)\n", gk / gm);
+  kl_program_destroy(p);
   kl_tensor_destroy(in[0]);
   kl_tensor_destroy(in[1]);
   kl_tensor_destroy(out);
+  kl_tensor_destroy(dst);
+}
+
+static void bench_add(void) {
+  bench_add_threads(1);
+  bench_add_threads(0);
+}
+
+typedef struct gemm_ctx {
+  int m, n, k;
+  const float *a, *b;
+  float *c;
+} gemm_ctx;
+
+static void run_cblas(void *ctx) {
+  gemm_ctx *g = ctx;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b,
+              g->n, 0.0f, g->c, g->n);
 }
 
 static void bench_matmul(int64_t m, int64_t k, int64_t n) {
   ir_graph *g = two_arg_graph(IR_OP_MATMUL, m, k, n);
   kl_program *p = compile(g, true, NULL);
   ir_graph_destroy(g);
+  if (!p) return;
   kl_tensor *in[2] = {kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){m, k}),
                       kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){k, n})};
   kl_tensor *out = kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){m, n});
+  kl_tensor *out2 = kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){m, n});
   fill(kl_tensor_data(in[0]), m * k);
   fill(kl_tensor_data(in[1]), k * n);
-  double flop = 2.0 * (double)m * (double)n * (double)k;
-  if (p) {
-    double t = time_runs(p, in, 2, out);
-    if (t > 0)
-      printf("matmul %4lldx%4lldx%4lld (kiln)   %8.3f ms  %7.1f GFLOP/s\n", (long long)m,
-             (long long)k, (long long)n, t * 1e3, flop / t / 1e9);
-    kl_program_destroy(p);
-  }
-  const float *a = kl_tensor_data(in[0]), *b = kl_tensor_data(in[1]);
-  float *c = kl_tensor_data(out);
-  double *t = malloc((size_t)reps * sizeof *t);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k, b,
-              (int)n, 0.0f, c, (int)n);
-  for (int r = 0; r < reps; r++) {
-    double t0 = now_s();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k,
-                b, (int)n, 0.0f, c, (int)n);
-    t[r] = now_s() - t0;
-  }
-  double tm = median(t, reps);
-  printf("matmul %4lldx%4lldx%4lld (cblas)  %8.3f ms  %7.1f GFLOP/s\n", (long long)m, (long long)k,
-         (long long)n, tm * 1e3, flop / tm / 1e9);
-  free(t);
+  double flop = 2.0 * (double)m * (double)n * (double)k, tk, tc;
+  kiln_run_ctx kc = {p, in, out};
+  gemm_ctx gc = {
+      (int)m, (int)n, (int)k, kl_tensor_data(in[0]), kl_tensor_data(in[1]), kl_tensor_data(out2)};
+  time_pair((timed){run_kiln, &kc}, (timed){run_cblas, &gc}, &tk, &tc);
+  printf("matmul %4lldx%4lldx%4lld (kiln)  %8.3f ms  %6.1f GFLOP/s\n", (long long)m, (long long)k,
+         (long long)n, tk * 1e3, flop / tk / 1e9);
+  printf("matmul %4lldx%4lldx%4lld (cblas) %8.3f ms  %6.1f GFLOP/s\n", (long long)m, (long long)k,
+         (long long)n, tc * 1e3, flop / tc / 1e9);
+  printf("  kiln time / cblas time = %.3f (target <= 1.05)\n", tk / tc);
+  kl_program_destroy(p);
   kl_tensor_destroy(in[0]);
   kl_tensor_destroy(in[1]);
   kl_tensor_destroy(out);
+  kl_tensor_destroy(out2);
 }
 
 /* 500 nodes: one argument, then a chain cycling through add, mul, tanh and
@@ -168,6 +217,31 @@ static ir_graph *chain_graph(int nnodes) {
     ir_op op = ops[i % 4];
     int in[2] = {h, x};
     h = ir_add_node(g, op, op == IR_OP_TANH ? 1 : 2, in, NULL, NULL, &d);
+    if (h < 0) {
+      fprintf(stderr, "bench_jit: %s\n", d.msg);
+      exit(1);
+    }
+  }
+  ir_set_returns(g, 1, &h);
+  return g;
+}
+
+/* 501 nodes none of whose kernels can be shared: slices of an argument to
+ * 250 different lengths, each followed by a tanh of its own shape. The
+ * worst case for compile time. */
+static ir_graph *distinct_graph(void) {
+  ir_graph *g = ir_graph_create("distinct");
+  ir_diag d = {0};
+  ir_type t = ir_type_make(IR_F32, 1, (int64_t[]){1024});
+  int x = ir_add_arg(g, "x", &t, &d), h = x;
+  for (int i = 0; i < 250; i++) {
+    ir_attr at[2];
+    ir_attrs_default(g, IR_OP_SLICE, at);
+    int64_t starts[] = {0}, ends[] = {1024 - i};
+    at[0].ints = (ir_ints){1, starts};
+    at[1].ints = (ir_ints){1, ends};
+    int s = ir_add_node(g, IR_OP_SLICE, 1, &x, at, NULL, &d);
+    h = s < 0 ? -1 : ir_add_node(g, IR_OP_TANH, 1, &s, NULL, NULL, &d);
     if (h < 0) {
       fprintf(stderr, "bench_jit: %s\n", d.msg);
       exit(1);
@@ -203,21 +277,25 @@ static double time_compiles(const ir_graph *g, int n, bool no_cache, const char 
   return m * 1e3;
 }
 
-static void bench_compile(void) {
-  ir_graph *g = chain_graph(500);
+static void bench_compile_graph(const char *what, ir_graph *g) {
   int hits;
-  /* A cold compile takes seconds: fewer repetitions. */
+  /* A cold compile can take seconds: fewer repetitions. */
   double cold = time_compiles(g, reps < 5 ? reps : 5, true, NULL, &hits);
-  if (cold >= 0) printf("compile 500 nodes, no cache  %8.1f ms\n", cold);
+  if (cold >= 0) printf("compile %s, no cache %8.1f ms (target < 1000)\n", what, cold);
   char dir[] = "/tmp/kiln-bench-XXXXXX";
   if (cold >= 0 && mkdtemp(dir)) {
     double warm = time_compiles(g, 1, false, dir, &hits); /* fills the cache */
     if (warm >= 0) warm = time_compiles(g, reps, false, dir, &hits);
     if (warm >= 0)
-      printf("compile 500 nodes, cache hit %8.1f ms  (%d/%d hits)\n", warm, hits, reps);
+      printf("compile %s, cache hit %8.1f ms (target < 50; %d/%d hits)\n", what, warm, hits, reps);
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   }
   ir_graph_destroy(g);
+}
+
+static void bench_compile(void) {
+  bench_compile_graph("500-node chain (4 distinct kernels)", chain_graph(500));
+  bench_compile_graph("501 nodes, 500 distinct kernels   ", distinct_graph());
 }
 
 int main(int argc, char **argv) {
