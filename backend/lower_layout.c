@@ -47,25 +47,10 @@ CG_LOWER_FN(cg_lower_broadcast_to) {
 }
 
 CG_LOWER_FN(cg_lower_slice) {
+  (void)d;
   const ir_type *xt = operand_type(c, n, 0);
-  const ir_ints *starts = &n->attrs[0].ints;
-  if (starts->n != xt->rank || n->type.rank != xt->rank) {
-    ir_diag_set(d, "slice: %d starts for rank %d", starts->n, xt->rank);
-    return false;
-  }
-  int64_t xs[IR_MAX_RANK], base = 0;
+  int64_t xs[IR_MAX_RANK], base = ir_slice_base(xt, &n->attrs[0].ints);
   ir_strides(xt, xs);
-  for (int i = 0; i < xt->rank; i++) {
-    /* as the reference: negative starts count from the end, clamped */
-    int64_t st = starts->v[i] < 0 ? starts->v[i] + xt->dims[i] : starts->v[i];
-    st = st < 0 ? 0 : (st > xt->dims[i] ? xt->dims[i] : st);
-    if (st + n->type.dims[i] > xt->dims[i]) {
-      ir_diag_set(d, "slice: axis %d: [%lld, %lld) exceeds size %lld", i, (long long)st,
-                  (long long)(st + n->type.dims[i]), (long long)xt->dims[i]);
-      return false;
-    }
-    base += st * xs[i];
-  }
   /* An empty result reads nothing; keep its offset inside the operand. */
   cg_map_copy(c, n, ir_type_numel(&n->type) ? base : 0, xs);
   return true;

@@ -46,6 +46,10 @@ bool ir_broadcast(const ir_type *a, const ir_type *b, ir_type *out);
  * dim is 1 (or missing) and the result's is not. */
 void ir_strides(const ir_type *t, int64_t *strides);
 void ir_broadcast_strides(const ir_type *operand, const ir_type *result, int64_t *strides);
+/* Row-major element offset of a slice's first element in an operand of
+ * type t (starts already checked by the slice shape rule). */
+struct ir_ints;
+int64_t ir_slice_base(const ir_type *t, const struct ir_ints *starts);
 
 /* ---- diagnostics --------------------------------------------------- */
 

@@ -89,6 +89,14 @@ void ir_broadcast_strides(const ir_type *operand, const ir_type *result, int64_t
   }
 }
 
+int64_t ir_slice_base(const ir_type *t, const struct ir_ints *starts) {
+  int64_t st[IR_MAX_RANK], base = 0;
+  ir_strides(t, st);
+  for (int i = 0; i < t->rank && i < starts->n; i++)
+    base += starts->v[i] * st[i];
+  return base;
+}
+
 void ir_diag_set(ir_diag *d, const char *fmt, ...) {
   if (!d) return;
   va_list ap;

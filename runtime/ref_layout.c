@@ -54,26 +54,10 @@ RT_REF_FN(rt_ref_broadcast_to) {
 }
 
 RT_REF_FN(rt_ref_slice) {
-  (void)opts;
+  (void)opts, (void)d;
   const ir_type *xt = &in[0]->type;
-  const ir_ints *starts = &n->attrs[0].ints;
-  if (starts->n != xt->rank || out->type.rank != xt->rank) {
-    ir_diag_set(d, "slice: %d starts for rank %d", starts->n, xt->rank);
-    return false;
-  }
-  int64_t xs[IR_MAX_RANK], base = 0;
+  int64_t xs[IR_MAX_RANK], base = ir_slice_base(xt, &n->attrs[0].ints);
   ir_strides(xt, xs);
-  for (int i = 0; i < xt->rank; i++) {
-    /* Python-style: negative starts count from the end; clamp. */
-    int64_t st = starts->v[i] < 0 ? starts->v[i] + xt->dims[i] : starts->v[i];
-    st = st < 0 ? 0 : (st > xt->dims[i] ? xt->dims[i] : st);
-    if (st + out->type.dims[i] > xt->dims[i]) {
-      ir_diag_set(d, "slice: axis %d: [%lld, %lld) exceeds size %lld", i, (long long)st,
-                  (long long)(st + out->type.dims[i]), (long long)xt->dims[i]);
-      return false;
-    }
-    base += st * xs[i];
-  }
   for (int64_t i = 0, e = rt_numel(out); i < e; i++)
     copy_elem(out, i, in[0], base + rt_bcast_offset(&out->type, xs, i));
   return true;
