@@ -196,6 +196,14 @@ static bool check_io(kl_program *p, kl_tensor *const *inputs, int ninputs,
     }
   }
   for (int r = 0; outputs && r < noutputs; r++) {
+    /* Kernels write outputs directly: one that is also an input would be
+     * read and written by the same kernel. */
+    for (int i = 0; i < ninputs; i++) {
+      if (outputs[r] == inputs[i] || outputs[r]->t->data == inputs[i]->t->data) {
+        ir_diag_set(&p->err, "output %d is the same tensor as input %d", r, i);
+        return false;
+      }
+    }
     const ir_type *want = &g->nodes[g->rets[r]]->type, *got = &outputs[r]->t->type;
     if (!ir_type_eq(got, want)) {
       ir_diag_set(&p->err, "output %d: expected %s, got %s", r, ir_type_str(want, a, sizeof a),

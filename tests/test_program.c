@@ -103,6 +103,14 @@ Test(program, user_errors_are_messages) {
   m = kl_run(p, &wrong, 1, &y, 1);
   cr_expect(m && strstr(m, "input %x: expected f32[1,2], got f32[3]"), "%s", m);
   cr_expect_null(y, "no output after a failed run");
+  kl_tensor *x = kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){1, 2});
+  kl_tensor *y2 = kl_tensor_create(KL_TENSOR_F32, 2, (int64_t[]){1, 2});
+  m = kl_run_into(p, &x, 1, &x, 1);
+  cr_expect(m && strstr(m, "output 0 is the same tensor as input 0"), "%s", m);
+  m = kl_run_into(p, &x, 1, &y2, 1);
+  cr_expect_null(m, "%s", m);
+  kl_tensor_destroy(x);
+  kl_tensor_destroy(y2);
   cr_expect_null(kl_tensor_create(KL_TENSOR_F32, 7, (int64_t[]){1, 1, 1, 1, 1, 1, 1}));
   cr_expect_null(kl_tensor_create(KL_TENSOR_F32, 1, (int64_t[]){-1}));
   kl_tensor_destroy(wrong);
