@@ -127,8 +127,10 @@ void cg_kernel_begin(cg_ctx *c, const ir_node *n, cg_kernel *k) {
   k->work = 1;
   k->fn = LLVMAddFunction(c->mod, name, c->t_kernel);
   LLVMSetLinkage(k->fn, LLVMInternalLinkage);
-  /* Kernels stay separate functions: inlining hundreds of them into
-   * kiln_step makes one huge function that O3 and codegen are slow on. */
+  /* Kernels stay separate functions. A shared kernel is called once per
+   * twin node; inlined at every call it is optimized and compiled again
+   * each time (measured: a 500-node chain of 4 distinct kernels compiles in
+   * ~125 ms with noinline, ~2.3 s without). */
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   LLVMAddAttributeAtIndex(k->fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(c->ctx, noinline, 0));

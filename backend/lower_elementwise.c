@@ -126,15 +126,20 @@ static void broadcast_args(cg_map *m, const cg_ctx *c, const ir_node *n, const b
     cg_map_add_bcast(m, i, &c->g->nodes[n->in[i]]->type, raw && raw[i]);
 }
 
+/* The plain case: every operand broadcast to the result, one value function. */
+static bool map_operands(cg_ctx *c, const ir_node *n, cg_map_value_fn value, void *ud) {
+  cg_map m;
+  cg_map_init(&m, n, value, ud);
+  broadcast_args(&m, c, n, NULL);
+  cg_map_emit(c, n, &m);
+  return true;
+}
+
 CG_LOWER_FN(cg_lower_binary) {
   ir_dtype dt = n->type.dtype;
   if (dt == IR_BOOL || (n->op == IR_OP_POW && !ir_dtype_is_float(dt))) return unsupported(n, dt, d);
   ew e = {.n = n, .dt = dt};
-  cg_map m;
-  cg_map_init(&m, n, binary_value, &e);
-  broadcast_args(&m, c, n, NULL);
-  cg_map_emit(c, n, &m);
-  return true;
+  return map_operands(c, n, binary_value, &e);
 }
 
 /* ---- compare and select --------------------------------------------- */
@@ -155,11 +160,7 @@ static LLVMValueRef compare_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValu
 CG_LOWER_FN(cg_lower_compare) {
   if (n->op < IR_OP_CMP_LT || n->op > IR_OP_CMP_EQ) return unsupported(n, n->type.dtype, d);
   ew e = {.n = n, .dt = c->g->nodes[n->in[0]]->type.dtype};
-  cg_map m;
-  cg_map_init(&m, n, compare_value, &e);
-  broadcast_args(&m, c, n, NULL);
-  cg_map_emit(c, n, &m);
-  return true;
+  return map_operands(c, n, compare_value, &e);
 }
 
 static LLVMValueRef select_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
@@ -246,11 +247,7 @@ CG_LOWER_FN(cg_lower_unary) {
       return false;
     }
   }
-  cg_map m;
-  cg_map_init(&m, n, unary_value, &e);
-  broadcast_args(&m, c, n, NULL);
-  cg_map_emit(c, n, &m);
-  return true;
+  return map_operands(c, n, unary_value, &e);
 }
 
 /* ---- cast ----------------------------------------------------------- */
@@ -290,11 +287,7 @@ CG_LOWER_FN(cg_lower_cast) {
     return true;
   }
   ew e = {.n = n, .dt = xt->dtype};
-  cg_map m;
-  cg_map_init(&m, n, cast_value, &e);
-  cg_map_add_bcast(&m, 0, xt, false);
-  cg_map_emit(c, n, &m);
-  return true;
+  return map_operands(c, n, cast_value, &e);
 }
 
 /* ---- dropout -------------------------------------------------------- */

@@ -60,12 +60,6 @@ int64_t kl_tensor_dim(const kl_tensor *t, int axis) {
   return axis < 0 || axis >= r ? -1 : t->t->type.dims[axis];
 }
 
-static char *dup_msg(const char *m) {
-  char *s = malloc(strlen(m) + 1);
-  if (s) strcpy(s, m);
-  return s;
-}
-
 int cg_program_param(const kl_program *p, const char *name) {
   for (int i = 0; i < p->nparams; i++)
     if (strcmp(p->param_names[i], name) == 0) return i;
@@ -117,19 +111,19 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   if (err) *err = NULL;
   if (!opts) opts = &defaults;
   if (!g) {
-    if (err) *err = dup_msg("kl_compile: no graph");
+    if (err) *err = strdup("kl_compile: no graph");
     return NULL;
   }
   if (opts->backend != KL_BACKEND_REF && opts->backend != KL_BACKEND_JIT) {
-    if (err) *err = dup_msg("kl_compile: unknown backend");
+    if (err) *err = strdup("kl_compile: unknown backend");
     return NULL;
   }
   if (g->has_error) {
-    if (err) *err = dup_msg(g->error.msg);
+    if (err) *err = strdup(g->error.msg);
     return NULL;
   }
   if (!ir_verify(g, &d)) {
-    if (err) *err = dup_msg(d.msg);
+    if (err) *err = strdup(d.msg);
     return NULL;
   }
   kl_program *p = calloc(1, sizeof *p);
@@ -137,7 +131,7 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   p->opts = *opts;
   p->g = ir_graph_clone(g, &d);
   if (!p->g || !init_params(p, &d) || (opts->backend == KL_BACKEND_JIT && !cg_exec_create(p, &d))) {
-    if (err) *err = dup_msg(d.msg);
+    if (err) *err = strdup(d.msg);
     kl_program_destroy(p);
     return NULL;
   }
