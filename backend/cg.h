@@ -61,7 +61,7 @@ typedef struct cg_kernel_rec {
 typedef bool (*cg_lower_fn)(cg_ctx *c, const ir_node *n, ir_diag *d);
 
 #define CG_LOWER_FN(name) bool name(cg_ctx *c, const ir_node *n, ir_diag *d)
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER) CG_LOWER_FN(LOWER);
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER, GRAD_) CG_LOWER_FN(LOWER);
 #include "ir/ops.def"
 #undef IR_OP
 

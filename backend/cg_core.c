@@ -11,7 +11,7 @@
 #include "backend/cg.h"
 
 static const cg_lower_fn lowerings[IR_NUM_OPS] = {
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER) [IR_OP_##E] = LOWER,
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER, GRAD_) [IR_OP_##E] = LOWER,
 #include "ir/ops.def"
 #undef IR_OP
 };

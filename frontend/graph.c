@@ -258,8 +258,8 @@ kl_value kl_input_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, 
   return v;
 }
 
-kl_value kl_param_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, const char *file,
-                     int line) {
+kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape,
+                          kl_init init, double scale, const char *file, int line) {
   if (!g) return kl_none();
   if (g->ir->has_error) return kl__invalid(g);
   if (!is_param_name(name)) {
@@ -299,7 +299,16 @@ kl_value kl_param_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, 
     }
     goto done;
   }
-  ir_attr attrs[1] = {kl__a_str(full)};
+  static const char *const inits[] = {"normal",         "uniform",       "zeros",
+                                      "ones",           "xavier_uniform", "xavier_normal",
+                                      "kaiming_uniform", "kaiming_normal"};
+  if ((unsigned)init >= sizeof inits / sizeof *inits || !(scale >= 0.0 && scale < 1e30)) {
+    kl__error(g, file, line, "param \"%s\": unknown init %d or bad scale %g", full, (int)init,
+              scale);
+    goto done;
+  }
+  ir_attr attrs[4] = {kl__a_str(full), kl__a_str(inits[init]), kl__a_float(scale),
+                      kl__a_bool(true)};
   v = kl__node(g, IR_OP_PARAM, 0, NULL, attrs, &ty, file, line);
   if (kl_value_ok(v)) {
     const char *leaf = strrchr(name, '.');
@@ -309,4 +318,9 @@ kl_value kl_param_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, 
 done:
   free(full);
   return v;
+}
+
+kl_value kl_param_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, const char *file,
+                     int line) {
+  return kl_param_init_at(g, name, dt, shape, KL_INIT_NORMAL, 0.0, file, line);
 }

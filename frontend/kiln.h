@@ -84,6 +84,23 @@ kl_value kl_input_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, 
                      int line);
 kl_value kl_param_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, const char *file,
                      int line);
+/* Initialisers (d2l's): NORMAL is N(0, scale^2) and UNIFORM U(-scale, scale),
+ * scale 0 meaning 0.1; XAVIER_* and KAIMING_* take scale as the gain (0
+ * meaning 1 for Xavier, sqrt(2) for Kaiming), with fan_in = numel / last
+ * dim and fan_out = last dim (x @ W with W [in, out]). kl_param is
+ * kl_param_init with KL_INIT_NORMAL and scale 0. */
+typedef enum {
+  KL_INIT_NORMAL,
+  KL_INIT_UNIFORM,
+  KL_INIT_ZEROS,
+  KL_INIT_ONES,
+  KL_INIT_XAVIER_UNIFORM,
+  KL_INIT_XAVIER_NORMAL,
+  KL_INIT_KAIMING_UNIFORM,
+  KL_INIT_KAIMING_NORMAL
+} kl_init;
+kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape,
+                          kl_init init, double scale, const char *file, int line);
 kl_value kl_scalar_at(kl_graph *g, double v, kl_dtype dt, const char *file, int line);
 /* data holds numel elements of dt (copied). */
 kl_value kl_constant_at(kl_graph *g, kl_dtype dt, kl_ints shape, const void *data, const char *file,
@@ -91,6 +108,8 @@ kl_value kl_constant_at(kl_graph *g, kl_dtype dt, kl_ints shape, const void *dat
 kl_value kl_iota_at(kl_graph *g, kl_ints shape, int axis, kl_dtype dt, const char *file, int line);
 #define kl_input(g, name, dt, shape) kl_input_at(g, name, dt, shape, KL__LOC)
 #define kl_param(g, name, dt, shape) kl_param_at(g, name, dt, shape, KL__LOC)
+#define kl_param_init(g, name, dt, shape, init, scale)                                             \
+  kl_param_init_at(g, name, dt, shape, init, scale, KL__LOC)
 #define kl_scalar(g, v, dt) kl_scalar_at(g, v, dt, KL__LOC)
 #define kl_constant(g, dt, shape, data) kl_constant_at(g, dt, shape, data, KL__LOC)
 #define kl_iota(g, shape, axis, dt) kl_iota_at(g, shape, axis, dt, KL__LOC)

@@ -153,6 +153,6 @@ kl_value kl_cast_at(kl_value x, kl_dtype to, const char *file, int line) {
 }
 
 kl_value kl_dropout_at(kl_value x, double p, const char *file, int line) {
-  ir_attr attrs[1] = {kl__a_float(p)};
+  ir_attr attrs[2] = {kl__a_float(p), kl__a_int(-1)};
   return kl__op(IR_OP_DROPOUT, 1, &x, attrs, file, line);
 }

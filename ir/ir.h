@@ -110,7 +110,7 @@ typedef enum {
 } ir_fusion;
 
 typedef enum {
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) IR_OP_##E,
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_) IR_OP_##E,
 #include "ir/ops.def"
 #undef IR_OP
   IR_NUM_OPS

@@ -23,12 +23,24 @@
 
 static const ir_attr_spec attrs_none[] = {END};
 /* param's name prints inside the parentheses: param("enc.w") */
-static const ir_attr_spec attrs_param[] = {REQ("name", IR_ATTR_STR), END};
+/* init: "normal" (std = scale, 0 meaning 0.1), "uniform" (U(-scale, scale),
+ * 0 meaning 0.1), "zeros", "ones", "xavier_uniform", "xavier_normal",
+ * "kaiming_uniform", "kaiming_normal" (gain = scale; 0 meaning 1 for
+ * xavier, sqrt(2) for kaiming). trainable = false marks state (optimizer
+ * moments) that autodiff and the optimizer leave alone. */
+static const ir_attr_spec attrs_param[] = {REQ("name", IR_ATTR_STR),
+                                           DEF_STR("init", "normal", false),
+                                           DEF_FLOAT("scale", 0.0, false),
+                                           DEF_BOOL("trainable", true, false), END};
 static const ir_attr_spec attrs_iota[] = {REQ("shape", IR_ATTR_INTS), DEF_INT("axis", 0, true),
                                           DEF_DTYPE("dtype", IR_I32, true), END};
 static const ir_attr_spec attrs_gelu[] = {DEF_STR("approximate", "none", false), END};
 static const ir_attr_spec attrs_cast[] = {REQ("to", IR_ATTR_DTYPE), END};
-static const ir_attr_spec attrs_dropout[] = {DEF_FLOAT("p", 0.1, true), END};
+/* key: the Philox stream of the mask; -1 = the node's own id. Autodiff pins
+ * it so the backward dropout draws the forward's mask. */
+static const ir_attr_spec attrs_dropout[] = {DEF_FLOAT("p", 0.1, true), DEF_INT("key", -1, false),
+                                             END};
+static const ir_attr_spec attrs_scatter[] = {REQ("rows", IR_ATTR_INT), END};
 static const ir_attr_spec attrs_reduce[] = {REQ("axes", IR_ATTR_INTS),
                                             DEF_BOOL("keepdims", false, false), END};
 static const ir_attr_spec attrs_axis[] = {DEF_INT("axis", -1, true), END};
@@ -47,7 +59,7 @@ static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END
 
 static const ir_op_info op_table[IR_NUM_OPS] = {
 /* ir_op_info's fields in order: name, arity, attrs, nattrs, fusion, shape */
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) [IR_OP_##E] = {T, AR, AT, COUNT(AT), FU, SH},
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_) [IR_OP_##E] = {T, AR, AT, COUNT(AT), FU, SH},
 #include "ir/ops.def"
 #undef IR_OP
 };

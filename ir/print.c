@@ -279,6 +279,20 @@ static void sb_loc(sbuf *b, const ir_loc *l) {
   sb_printf(b, ":%d", l->line);
 }
 
+/* " {a = 1, b = 2}" for the attributes from `first` on that are required,
+ * always printed, or not at their default. */
+static void sb_attrs(sbuf *b, const ir_node *n, int first) {
+  const ir_op_info *info = ir_op_get(n->op);
+  int shown = 0;
+  for (int i = first; i < info->nattrs; i++) {
+    const ir_attr_spec *s = &info->attrs[i];
+    if (!s->required && !s->print_always && attr_is_default(&n->attrs[i], &s->dflt)) continue;
+    sb_printf(b, "%s%s = ", shown++ ? ", " : " {", s->name);
+    sb_attr(b, &n->attrs[i]);
+  }
+  if (shown) sb_puts(b, "}");
+}
+
 static void sb_node(sbuf *b, const ir_graph *g, const ir_node *n, char **names,
                     const ir_print_opts *o) {
   const ir_op_info *info = ir_op_get(n->op);
@@ -290,6 +304,7 @@ static void sb_node(sbuf *b, const ir_graph *g, const ir_node *n, char **names,
     sb_puts(b, "param(");
     sb_string(b, a ? a->s : "");
     sb_puts(b, ")");
+    sb_attrs(b, n, 1);
   } else {
     sb_printf(b, "%s(", info->name);
     for (int i = 0; i < n->nin; i++) {
@@ -298,14 +313,7 @@ static void sb_node(sbuf *b, const ir_graph *g, const ir_node *n, char **names,
       sb_printf(b, "%s%%%s", i ? ", " : "", valid ? names[in] : "?");
     }
     sb_puts(b, ")");
-    int shown = 0;
-    for (int i = 0; i < info->nattrs; i++) {
-      const ir_attr_spec *s = &info->attrs[i];
-      if (!s->required && !s->print_always && attr_is_default(&n->attrs[i], &s->dflt)) continue;
-      sb_printf(b, "%s%s = ", shown++ ? ", " : " {", s->name);
-      sb_attr(b, &n->attrs[i]);
-    }
-    if (shown) sb_puts(b, "}");
+    sb_attrs(b, n, 0);
   }
   sb_puts(b, " : ");
   sb_type(b, &n->type);

@@ -26,6 +26,8 @@ IR_SHAPE_FN(ir_shape_broadcast_to);
 IR_SHAPE_FN(ir_shape_slice);
 IR_SHAPE_FN(ir_shape_concat);
 IR_SHAPE_FN(ir_shape_gather);
+IR_SHAPE_FN(ir_shape_scatter_add);
+IR_SHAPE_FN(ir_shape_assign);
 IR_SHAPE_FN(ir_shape_matmul);
 IR_SHAPE_FN(ir_shape_sequence_mask);
 IR_SHAPE_FN(ir_shape_xent);

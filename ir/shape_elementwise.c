@@ -206,12 +206,12 @@ IR_SHAPE_FN(ir_shape_unary_numeric) {
 }
 
 IR_SHAPE_FN(ir_shape_unary_float) {
-  bool has_attr = op == IR_OP_GELU || op == IR_OP_DROPOUT;
-  if (!ir_shape_begin(op, nin, in, attrs, 1, has_attr ? 1 : 0, d)) return false;
+  int nattrs = op == IR_OP_DROPOUT ? 2 : (op == IR_OP_GELU || op == IR_OP_GELU_DERIV) ? 1 : 0;
+  if (!ir_shape_begin(op, nin, in, attrs, 1, nattrs, d)) return false;
   if (!ir_dtype_is_float(in[0].dtype))
     return ir_shape_fail(op, nin, in, d, "needs a float dtype (f32 or f64), got %s",
                          ir_dtype_name(in[0].dtype));
-  if (op == IR_OP_GELU) {
+  if (op == IR_OP_GELU || op == IR_OP_GELU_DERIV) {
     const char *s = attrs[0].s;
     if (!s || (strcmp(s, "none") != 0 && strcmp(s, "tanh") != 0))
       return ir_shape_fail(op, nin, in, d,
@@ -222,6 +222,9 @@ IR_SHAPE_FN(ir_shape_unary_float) {
     /* written so that NaN fails too */
     if (!(p >= 0.0 && p < 1.0))
       return ir_shape_fail(op, nin, in, d, "p must be in [0, 1), got %g", p);
+    if (attrs[1].i < -1 || attrs[1].i > UINT32_MAX)
+      return ir_shape_fail(op, nin, in, d, "key must be -1 or a 32-bit stream, got %lld",
+                           (long long)attrs[1].i);
   }
   *out = in[0];
   return true;

@@ -232,6 +232,47 @@ IR_SHAPE_FN(ir_shape_gather) {
   return true;
 }
 
+/* scatter_add(idx, src) {rows = V}: src is idx.shape + [D...]; the result
+ * [V, D...] sums src's rows into the rows idx names. */
+IR_SHAPE_FN(ir_shape_scatter_add) {
+  if (!ir_shape_begin(op, nin, in, attrs, 2, 1, d)) return false;
+  const ir_type *idx = &in[0], *src = &in[1];
+  if (!ir_dtype_is_int(idx->dtype))
+    return ir_shape_fail(op, nin, in, d, "indices must be i32 or i64, got %s",
+                         ir_dtype_name(idx->dtype));
+  if (!ir_dtype_is_float(src->dtype))
+    return ir_shape_fail(op, nin, in, d, "needs a float source (f32 or f64), got %s",
+                         ir_dtype_name(src->dtype));
+  if (attrs[0].i < 1)
+    return ir_shape_fail(op, nin, in, d, "rows must be >= 1, got %lld", (long long)attrs[0].i);
+  if (src->rank < idx->rank)
+    return ir_shape_fail(op, nin, in, d, "source rank %d is below the index rank %d", src->rank,
+                         idx->rank);
+  for (int i = 0; i < idx->rank; i++)
+    if (src->dims[i] != idx->dims[i])
+      return ir_shape_fail(op, nin, in, d, "source dim %d is %lld, the index's is %lld", i,
+                           (long long)src->dims[i], (long long)idx->dims[i]);
+  int rank = 1 + src->rank - idx->rank;
+  if (rank > IR_MAX_RANK)
+    return ir_shape_fail(op, nin, in, d, "result rank %d exceeds the maximum %d", rank,
+                         IR_MAX_RANK);
+  ir_type o = {.dtype = src->dtype, .rank = rank};
+  o.dims[0] = attrs[0].i;
+  for (int i = idx->rank; i < src->rank; i++)
+    o.dims[1 + i - idx->rank] = src->dims[i];
+  *out = o;
+  return true;
+}
+
+/* assign(param, value): the value has the parameter's exact type. */
+IR_SHAPE_FN(ir_shape_assign) {
+  if (!ir_shape_begin(op, nin, in, attrs, 2, 0, d)) return false;
+  if (!ir_type_eq(&in[0], &in[1]))
+    return ir_shape_fail(op, nin, in, d, "the value's type differs from the parameter's");
+  *out = in[0];
+  return true;
+}
+
 /* ---- contractions --------------------------------------------------------- */
 
 IR_SHAPE_FN(ir_shape_matmul) {

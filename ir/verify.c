@@ -180,6 +180,46 @@ static bool check_inferred(const ir_graph *g, int i, ir_diag *d) {
 
 static bool verify_graph(const ir_graph *g, ir_diag *d, int depth);
 
+static bool check_param_init(const ir_graph *g, int i, ir_diag *d) {
+  static const char *const inits[] = {"normal",         "uniform",       "zeros",
+                                      "ones",           "xavier_uniform", "xavier_normal",
+                                      "kaiming_uniform", "kaiming_normal"};
+  const ir_node *n = g->nodes[i];
+  const char *init = n->attrs[1].s;
+  bool known = false;
+  for (size_t k = 0; k < sizeof inits / sizeof *inits; k++)
+    known = known || strcmp(init, inits[k]) == 0;
+  if (!known) return node_fail(g, i, d, "unknown init \"%.64s\"", init);
+  double sc = n->attrs[2].f;
+  if (!(sc >= 0.0 && sc < 1e30)) return node_fail(g, i, d, "init scale must be >= 0, got %g", sc);
+  return true;
+}
+
+static const char *param_name(const ir_graph *g, int id) {
+  const ir_node *p = g->nodes[id];
+  return p->op == IR_OP_PARAM ? p->attrs[0].s : NULL;
+}
+
+/* An assign writes its parameter in place when it runs, so nothing after it
+ * may read that parameter, and a parameter is assigned at most once. */
+static bool check_assigns(const ir_graph *g, ir_diag *d) {
+  for (int i = 0; i < g->nnodes; i++) {
+    if (g->nodes[i]->op != IR_OP_ASSIGN) continue;
+    const char *pn = param_name(g, g->nodes[i]->in[0]);
+    for (int j = i + 1; j < g->nnodes; j++) {
+      const ir_node *m = g->nodes[j];
+      if (m->op == IR_OP_ASSIGN && strcmp(param_name(g, m->in[0]), pn) == 0)
+        return node_fail(g, j, d, "assigns param \"%.120s\" a second time", pn);
+      for (int k = 0; k < m->nin; k++) {
+        const char *q = param_name(g, m->in[k]);
+        if (q && strcmp(q, pn) == 0)
+          return node_fail(g, j, d, "reads param \"%.120s\" after its assign", pn);
+      }
+    }
+  }
+  return true;
+}
+
 static bool check_node(const ir_graph *g, int i, name_map *names, name_map *params, ir_diag *d,
                        int depth) {
   const ir_node *n = g->nodes[i];
@@ -209,6 +249,13 @@ static bool check_node(const ir_graph *g, int i, name_map *names, name_map *para
                        ir_type_str(&g->nodes[prev]->type, b, sizeof b), ref);
     }
   }
+  if (n->op == IR_OP_PARAM && !check_param_init(g, i, d)) return false;
+  if (n->op == IR_OP_STEP && (n->type.rank != 0 || n->type.dtype == IR_BOOL))
+    return node_fail(g, i, d, "step is a numeric scalar, not %s",
+                     ir_type_str(&n->type, (char[IR_TYPE_STRLEN]){0}, IR_TYPE_STRLEN));
+  if (n->op == IR_OP_ASSIGN && g->nodes[n->in[0]]->op != IR_OP_PARAM)
+    return node_fail(g, i, d, "assign's first operand must be a param, got %s",
+                     op_name(g->nodes[n->in[0]]->op));
   if (!check_inferred(g, i, d)) return false;
 
   if (n->body) {
@@ -242,7 +289,7 @@ static bool verify_graph(const ir_graph *g, ir_diag *d, int depth) {
     ok = check_node(g, i, &names, &params, d, depth);
   map_free(&names);
   map_free(&params);
-  if (!ok) return false;
+  if (!ok || !check_assigns(g, d)) return false;
 
   if (g->nrets < 1 || !g->rets) return graph_fail(g, d, "no return value (needs at least one)");
   for (int k = 0; k < g->nrets; k++)

@@ -9,7 +9,7 @@
 #include "runtime/ref_util.h"
 
 static const rt_ref_fn kernels[IR_NUM_OPS] = {
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) [IR_OP_##E] = REF,
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_) [IR_OP_##E] = REF,
 #include "ir/ops.def"
 #undef IR_OP
 };
@@ -183,6 +183,8 @@ bool rt_ref_run(const ir_graph *g, const rt_tensor *const *args, rt_param_lookup
     }
     s.last[g->rets[r]] = g->nnodes;
   }
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == IR_OP_ASSIGN) s.last[i] = g->nnodes; /* written back at the end */
 
   int argi = 0;
   bool ok = true;
@@ -231,6 +233,14 @@ bool rt_ref_run(const ir_graph *g, const rt_tensor *const *args, rt_param_lookup
       for (int q = 0; q < r; q++)
         rt_tensor_destroy(tmp[q]);
       ir_diag_set(d, "out of memory copying output %d", r);
+      ok = false;
+    }
+  }
+  for (int i = 0; ok && opts && opts->assign && i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (n->op == IR_OP_ASSIGN && !opts->assign(opts->assign_ctx, g->nodes[n->in[0]], s.val[i], d)) {
+      for (int r = 0; r < g->nrets; r++)
+        rt_tensor_destroy(tmp[r]);
       ok = false;
     }
   }

@@ -9,9 +9,22 @@
 
 typedef struct rt_ref_opts {
   bool training; /* dropout active when true; identity otherwise */
-  uint64_t seed; /* dropout masks are keyed by (seed, step, node id) */
-  uint64_t step;
+  uint64_t seed; /* dropout masks are keyed by (seed, step, rt_dropout_key) */
+  uint64_t step; /* also the value of `step` nodes */
+  /* Called for every assign node, in graph order, after all nodes have run
+   * and the outputs are taken: param is the assign's PARAM operand, value
+   * its new value (borrowed). NULL ignores assigns. Returning false fails
+   * the run with d set. */
+  bool (*assign)(void *ctx, const ir_node *param, const rt_tensor *value, ir_diag *d);
+  void *assign_ctx;
 } rt_ref_opts;
+
+/* The Philox stream of a dropout node's mask: its `key` attribute, or its
+ * id when the key is -1. The JIT uses the same stream. */
+static inline uint32_t rt_dropout_key(const ir_node *n) {
+  int64_t k = n->attrs[1].i;
+  return k >= 0 ? (uint32_t)k : (uint32_t)n->id;
+}
 
 /* Supplies the value of a PARAM node (looked up by its "name" attribute);
  * returns NULL when unknown, which fails the run with a message naming the

@@ -152,6 +152,17 @@ static double gelu(double x, bool tanh_form) {
   return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
 }
 
+/* d gelu / dx: Phi(x) + x phi(x) exactly; the tanh form's derivative by the
+ * chain rule through tanh(k (x + 0.044715 x^3)). */
+static double gelu_deriv(double x, bool tanh_form) {
+  const double pi = 3.14159265358979323846;
+  if (tanh_form) {
+    double k = sqrt(2.0 / pi), t = tanh(k * (x + 0.044715 * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+  }
+  return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * pi);
+}
+
 static double float_unary(ir_op op, double x, bool tanh_form) {
   switch (op) {
   case IR_OP_NEG: return -x;
@@ -166,6 +177,7 @@ static double float_unary(ir_op op, double x, bool tanh_form) {
   case IR_OP_SIN: return sin(x);
   case IR_OP_COS: return cos(x);
   case IR_OP_GELU: return gelu(x, tanh_form);
+  case IR_OP_GELU_DERIV: return gelu_deriv(x, tanh_form);
   default: return 0;
   }
 }
@@ -173,7 +185,7 @@ static double float_unary(ir_op op, double x, bool tanh_form) {
 RT_REF_FN(rt_ref_unary) {
   (void)opts;
   bool tanh_form = false;
-  if (n->op == IR_OP_GELU) {
+  if (n->op == IR_OP_GELU || n->op == IR_OP_GELU_DERIV) {
     const char *a = n->attrs[0].s ? n->attrs[0].s : "none";
     if (strcmp(a, "tanh") == 0)
       tanh_form = true;
@@ -231,8 +243,30 @@ RT_REF_FN(rt_ref_dropout) {
   }
   double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
   for (int64_t i = 0; i < e; i++) {
-    float u = rt_dropout_uniform(opts->seed, opts->step, (uint32_t)n->id, (uint64_t)i);
+    float u = rt_dropout_uniform(opts->seed, opts->step, rt_dropout_key(n), (uint64_t)i);
     rt_store_f(out, i, p < 1 && u >= p ? rt_get_f(in[0], i) * scale : 0.0);
   }
+  return true;
+}
+
+RT_REF_FN(rt_ref_step) {
+  (void)in;
+  (void)d;
+  uint64_t step = opts ? opts->step : 0;
+  if (ir_dtype_is_float(out->type.dtype))
+    rt_store_f(out, 0, (double)step);
+  else
+    rt_store_i(out, 0, (int64_t)step);
+  (void)n;
+  return true;
+}
+
+/* The node's value is the new parameter value; rt_ref_run hands it to the
+ * parameter store once every node has run. */
+RT_REF_FN(rt_ref_assign) {
+  (void)n;
+  (void)opts;
+  (void)d;
+  memcpy(out->data, in[1]->data, out->bytes);
   return true;
 }

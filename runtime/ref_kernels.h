@@ -12,7 +12,7 @@
 
 typedef RT_REF_FN((*rt_ref_fn));
 
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_) RT_REF_FN(REF);
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_) RT_REF_FN(REF);
 #include "ir/ops.def"
 #undef IR_OP
 

@@ -119,3 +119,21 @@ RT_REF_FN(rt_ref_gather) {
   }
   return true;
 }
+
+RT_REF_FN(rt_ref_scatter_add) {
+  (void)opts;
+  int64_t rows = n->attrs[0].i, nidx = rt_numel(in[0]);
+  int64_t row = rows > 0 ? rt_numel(out) / rows : 0;
+  memset(out->data, 0, out->bytes);
+  for (int64_t p = 0; p < nidx; p++) {
+    int64_t ix = rt_load_i(in[0], p);
+    if (ix < 0 || ix >= rows) {
+      ir_diag_set(d, "scatter_add: index %lld out of range [0, %lld) at position %lld",
+                  (long long)ix, (long long)rows, (long long)p);
+      return false;
+    }
+    for (int64_t j = 0; j < row; j++)
+      rt_store_f(out, ix * row + j, rt_get_f(out, ix * row + j) + rt_get_f(in[1], p * row + j));
+  }
+  return true;
+}

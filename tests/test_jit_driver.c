@@ -232,8 +232,8 @@ static ir_graph *dropout_graph(double p) {
   int64_t n = 16;
   ir_type t = ir_type_make(IR_F32, 1, &n);
   int x = ir_add_arg(g, "x", &t, &d);
-  ir_attr a = {.kind = IR_ATTR_FLOAT, .f = p};
-  int r = ir_add_node(g, IR_OP_DROPOUT, 1, &x, &a, NULL, &d);
+  ir_attr a[2] = {{.kind = IR_ATTR_FLOAT, .f = p}, {.kind = IR_ATTR_INT, .i = -1}};
+  int r = ir_add_node(g, IR_OP_DROPOUT, 1, &x, a, NULL, &d);
   cr_assert(r >= 0, "%s", d.msg);
   ir_set_returns(g, 1, &r);
   return g;
@@ -509,8 +509,8 @@ Test(jit_driver, runtime_functions_resolve) {
   ir_type ta = ir_type_make(IR_F32, 2, mk), tb = ir_type_make(IR_F32, 2, kn);
   int x = ir_add_arg(g, "x", &tv, &d), a = ir_add_arg(g, "a", &ta, &d);
   int b = ir_add_arg(g, "b", &tb, &d);
-  ir_attr p = {.kind = IR_ATTR_FLOAT, .f = 0.25};
-  int drop = ir_add_node(g, IR_OP_DROPOUT, 1, &x, &p, NULL, &d);
+  ir_attr p[2] = {{.kind = IR_ATTR_FLOAT, .f = 0.25}, {.kind = IR_ATTR_INT, .i = -1}};
+  int drop = ir_add_node(g, IR_OP_DROPOUT, 1, &x, p, NULL, &d);
   int mm = ir_add_node(g, IR_OP_MATMUL, 2, (int[]){a, b}, NULL, NULL, &d);
   cr_assert(drop >= 0 && mm >= 0, "%s", d.msg);
   ir_set_returns(g, 2, (int[]){drop, mm});

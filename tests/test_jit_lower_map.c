@@ -546,11 +546,12 @@ Test(jit_map, dropout) {
     for (int training = 0; training < 2; training++) {
       ir_graph *g = graph();
       int x = arg(g, numeric[k], DIMS(1000, 17)), y = arg(g, numeric[k], DIMS(3));
-      ir_attr p = afloat(0.3), p0 = afloat(0), p9 = afloat(0.9);
-      node(g, IR_OP_DROPOUT, 1, &x, &p);
-      node(g, IR_OP_DROPOUT, 1, &y, &p);
-      node(g, IR_OP_DROPOUT, 1, &x, &p0);
-      node(g, IR_OP_DROPOUT, 1, &y, &p9);
+      ir_attr p[2] = {afloat(0.3), aint(-1)}, p0[2] = {afloat(0), aint(-1)};
+      ir_attr p9[2] = {afloat(0.9), aint(-1)};
+      node(g, IR_OP_DROPOUT, 1, &x, p);
+      node(g, IR_OP_DROPOUT, 1, &y, p);
+      node(g, IR_OP_DROPOUT, 1, &x, p0);
+      node(g, IR_OP_DROPOUT, 1, &y, p9);
       run_opts o = {.training = training};
       check(g, &o);
       ir_graph_destroy(g);

@@ -50,8 +50,8 @@ static rt_tensor *run1(ir_graph *g, const rt_tensor *const *args, const rt_ref_o
 static ir_graph *dropout_graph(int64_t n, double p, int *node) {
   ir_graph *g = ir_graph_create("drop");
   int x = arg(g, "x", ty(IR_F32, 1, n, 0));
-  ir_attr a = {.kind = IR_ATTR_FLOAT, .f = p};
-  *node = add(g, IR_OP_DROPOUT, 1, &x, &a);
+  ir_attr a[2] = {{.kind = IR_ATTR_FLOAT, .f = p}, {.kind = IR_ATTR_INT, .i = -1}};
+  *node = add(g, IR_OP_DROPOUT, 1, &x, a);
   ir_set_returns(g, 1, node);
   return g;
 }
@@ -227,10 +227,13 @@ static const rt_tensor *lookup(void *ctx, const ir_node *n) {
 
 Test(ref_errors, parameters) {
   ir_graph *g = ir_graph_create("p");
-  ir_attr name = {.kind = IR_ATTR_STR, .s = "enc.w"};
+  ir_attr name[4] = {{.kind = IR_ATTR_STR, .s = "enc.w"},
+                     {.kind = IR_ATTR_STR, .s = "normal"},
+                     {.kind = IR_ATTR_FLOAT, .f = 0.0},
+                     {.kind = IR_ATTR_BOOL, .b = true}};
   ir_type t = ty(IR_F32, 2, 2, 3);
   ir_diag d = {0};
-  int w = ir_add_node(g, IR_OP_PARAM, 0, NULL, &name, &t, &d);
+  int w = ir_add_node(g, IR_OP_PARAM, 0, NULL, name, &t, &d);
   cr_assert(w >= 0, "%s", d.msg);
   ir_node_set_name(g, w, "w");
   int in[2] = {w, w};
