@@ -231,7 +231,8 @@ static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_
       break;
     }
   }
-  if ((n->op == IR_OP_DROPOUT || n->op == IR_OP_GATHER || n->op == IR_OP_SOFTMAX_CROSS_ENTROPY) &&
+  if ((n->op == IR_OP_DROPOUT || n->op == IR_OP_GATHER || n->op == IR_OP_SOFTMAX_CROSS_ENTROPY ||
+       n->op == IR_OP_SCATTER_ADD) &&
       k < len)
     k += (size_t)snprintf(buf + k, len - k, " #%d", n->id);
   return k < len;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/lower_map.h"
+#include "runtime/ref.h"
 
 /* What a value callback needs to know about its node. */
 typedef struct ew {
@@ -306,7 +307,7 @@ static LLVMValueRef dropout_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValu
   const ew *e = ud;
   LLVMBuilderRef b = c->b;
   LLVMTypeRef params[] = {c->t_i64, c->t_i64, c->t_i32, c->t_i64};
-  LLVMValueRef args[] = {e->seed, e->step, cg_i32(c, e->n->id), flat};
+  LLVMValueRef args[] = {e->seed, e->step, cg_i32(c, (int32_t)rt_dropout_key(e->n)), flat};
   LLVMValueRef u = cg_call(c, "rt_dropout_uniform", c->t_f32, params, 4, args);
   u = LLVMBuildFPExt(b, u, c->t_f64, "");
   LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, LLVMConstReal(c->t_f64, e->p), "");

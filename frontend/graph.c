@@ -258,8 +258,8 @@ kl_value kl_input_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, 
   return v;
 }
 
-kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape,
-                          kl_init init, double scale, const char *file, int line) {
+kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, kl_init init,
+                          double scale, const char *file, int line) {
   if (!g) return kl_none();
   if (g->ir->has_error) return kl__invalid(g);
   if (!is_param_name(name)) {
@@ -299,9 +299,9 @@ kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints sh
     }
     goto done;
   }
-  static const char *const inits[] = {"normal",         "uniform",       "zeros",
-                                      "ones",           "xavier_uniform", "xavier_normal",
-                                      "kaiming_uniform", "kaiming_normal"};
+  static const char *const inits[] = {
+      "normal",         "uniform",       "zeros",           "ones",
+      "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"};
   if ((unsigned)init >= sizeof inits / sizeof *inits || !(scale >= 0.0 && scale < 1e30)) {
     kl__error(g, file, line, "param \"%s\": unknown init %d or bad scale %g", full, (int)init,
               scale);

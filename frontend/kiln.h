@@ -99,8 +99,8 @@ typedef enum {
   KL_INIT_KAIMING_UNIFORM,
   KL_INIT_KAIMING_NORMAL
 } kl_init;
-kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape,
-                          kl_init init, double scale, const char *file, int line);
+kl_value kl_param_init_at(kl_graph *g, const char *name, kl_dtype dt, kl_ints shape, kl_init init,
+                          double scale, const char *file, int line);
 kl_value kl_scalar_at(kl_graph *g, double v, kl_dtype dt, const char *file, int line);
 /* data holds numel elements of dt (copied). */
 kl_value kl_constant_at(kl_graph *g, kl_dtype dt, kl_ints shape, const void *data, const char *file,

@@ -28,10 +28,9 @@ static const ir_attr_spec attrs_none[] = {END};
  * "kaiming_uniform", "kaiming_normal" (gain = scale; 0 meaning 1 for
  * xavier, sqrt(2) for kaiming). trainable = false marks state (optimizer
  * moments) that autodiff and the optimizer leave alone. */
-static const ir_attr_spec attrs_param[] = {REQ("name", IR_ATTR_STR),
-                                           DEF_STR("init", "normal", false),
-                                           DEF_FLOAT("scale", 0.0, false),
-                                           DEF_BOOL("trainable", true, false), END};
+static const ir_attr_spec attrs_param[] = {
+    REQ("name", IR_ATTR_STR), DEF_STR("init", "normal", false), DEF_FLOAT("scale", 0.0, false),
+    DEF_BOOL("trainable", true, false), END};
 static const ir_attr_spec attrs_iota[] = {REQ("shape", IR_ATTR_INTS), DEF_INT("axis", 0, true),
                                           DEF_DTYPE("dtype", IR_I32, true), END};
 static const ir_attr_spec attrs_gelu[] = {DEF_STR("approximate", "none", false), END};
@@ -59,7 +58,8 @@ static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END
 
 static const ir_op_info op_table[IR_NUM_OPS] = {
 /* ir_op_info's fields in order: name, arity, attrs, nattrs, fusion, shape */
-#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_) [IR_OP_##E] = {T, AR, AT, COUNT(AT), FU, SH},
+#define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER_, GRAD_)                                            \
+  [IR_OP_##E] = {T, AR, AT, COUNT(AT), FU, SH},
 #include "ir/ops.def"
 #undef IR_OP
 };

@@ -181,9 +181,9 @@ static bool check_inferred(const ir_graph *g, int i, ir_diag *d) {
 static bool verify_graph(const ir_graph *g, ir_diag *d, int depth);
 
 static bool check_param_init(const ir_graph *g, int i, ir_diag *d) {
-  static const char *const inits[] = {"normal",         "uniform",       "zeros",
-                                      "ones",           "xavier_uniform", "xavier_normal",
-                                      "kaiming_uniform", "kaiming_normal"};
+  static const char *const inits[] = {
+      "normal",         "uniform",       "zeros",           "ones",
+      "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"};
   const ir_node *n = g->nodes[i];
   const char *init = n->attrs[1].s;
   bool known = false;

@@ -212,8 +212,10 @@ Test(shape, gelu_and_dropout_attrs) {
   expect_err(IR_OP_GELU, ATTRS(a_str("fast")), "f32[3]", "gelu(f32[3])", "approximate");
   expect_type(IR_OP_DROPOUT, ATTRS(a_float(0.0), a_int(-1)), "f32[3]", "f32[3]");
   expect_type(IR_OP_DROPOUT, ATTRS(a_float(0.5), a_int(-1)), "f32[3]", "f32[3]");
-  expect_err(IR_OP_DROPOUT, ATTRS(a_float(1.0), a_int(-1)), "f32[3]", "dropout(f32[3])", "p must be");
-  expect_err(IR_OP_DROPOUT, ATTRS(a_float(-0.1), a_int(-1)), "f32[3]", "dropout(f32[3])", "p must be");
+  expect_err(IR_OP_DROPOUT, ATTRS(a_float(1.0), a_int(-1)), "f32[3]", "dropout(f32[3])",
+             "p must be");
+  expect_err(IR_OP_DROPOUT, ATTRS(a_float(-0.1), a_int(-1)), "f32[3]", "dropout(f32[3])",
+             "p must be");
 }
 
 Test(shape, cast) {

@@ -48,9 +48,9 @@ static ir_graph *good_graph(ids *x) {
   x->w = add(g, IR_OP_SOFTMAX, 1, &x->m, NULL, NULL, "w");
   x->o = add(g, IR_OP_MATMUL, 2, (int[]){x->w, x->v}, NULL, NULL, "o");
   ir_attr pn[4] = {{.kind = IR_ATTR_STR, .s = "enc.w"},
-                     {.kind = IR_ATTR_STR, .s = "normal"},
-                     {.kind = IR_ATTR_FLOAT, .f = 0.0},
-                     {.kind = IR_ATTR_BOOL, .b = true}};
+                   {.kind = IR_ATTR_STR, .s = "normal"},
+                   {.kind = IR_ATTR_FLOAT, .f = 0.0},
+                   {.kind = IR_ATTR_BOOL, .b = true}};
   ir_type tp = ty(IR_F32, 2, 8, 8, 0);
   x->p = add(g, IR_OP_PARAM, 0, NULL, pn, &tp, "p");
   x->p2 = add(g, IR_OP_PARAM, 0, NULL, pn, &tp, "p2"); /* same name, same type: fine */
