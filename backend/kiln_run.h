@@ -62,7 +62,7 @@ typedef struct kl_program kl_program;
  * error is refused with that error); the program keeps its own
  * copy, so the graph may be destroyed afterwards. On failure returns NULL
  * and sets *err to a malloc'd message (caller frees). Parameters start from
- * a seeded normal(0, 0.1) until set with kl_program_set_param. */
+ * their `init` attribute (seeded; kl_param_init in kiln.h) until set with kl_program_set_param. */
 kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, char **err);
 void kl_program_destroy(kl_program *p);
 /* Statistics of the compile that made p (borrowed). */
@@ -98,63 +98,6 @@ int kl_program_copy_params(kl_program *dst, const kl_program *src);
  * Starts at 0 and grows by one per run; set it to resume a run. */
 uint64_t kl_program_step(const kl_program *p);
 void kl_program_set_step(kl_program *p, uint64_t step);
-
-/* ---- training steps ------------------------------------------------------ */
-
-typedef enum { KL_OPT_SGD, KL_OPT_ADAM, KL_OPT_ADAMW } kl_optimizer;
-
-/* Learning rate at step t (0-based; t1 = t + 1):
- * CONSTANT      lr
- * WARMUP_RSQRT  lr * sqrt(warmup) * min(t1^-0.5, t1 * warmup^-1.5): linear
- *               warm-up to lr at t1 = warmup, then inverse square root
- *               ("Attention Is All You Need" with lr = d^-0.5 warmup^-0.5)
- * COSINE        linear warm-up over `warmup` steps to lr, then
- *               min_lr + (lr - min_lr) (1 + cos(pi s / S)) / 2 with
- *               s = min(t - warmup, S), S = total_steps - warmup. */
-typedef enum { KL_LR_CONSTANT, KL_LR_WARMUP_RSQRT, KL_LR_COSINE } kl_lr_schedule;
-
-/* PyTorch's semantics and defaults where a field is 0:
- * SGD: momentum buffer b = momentum b + g (no dampening), p -= lr_t b
- *      (plain SGD when momentum is 0); weight_decay adds wd p to g.
- * ADAM: beta1 0.9, beta2 0.999, eps 1e-8 when 0; weight_decay adds wd p to
- *      g. ADAMW: the same moments, decay applied as p *= 1 - lr_t wd.
- * clip_norm > 0: global-norm clipping of all gradients together before the
- *      update, as torch.nn.utils.clip_grad_norm_ (coef = clip / (norm +
- *      1e-6), applied when below 1). */
-typedef struct kl_optim_opts {
-  kl_optimizer kind;
-  double lr;
-  double momentum;
-  double beta1, beta2, eps;
-  double weight_decay;
-  double clip_norm;
-  kl_lr_schedule schedule;
-  int64_t warmup, total_steps;
-  double min_lr;
-} kl_optim_opts;
-
-typedef struct kl_train_step kl_train_step;
-
-/* Differentiates `loss` (the id of a float scalar node of g: a kl_value's
- * .id) with respect to `params` (ids of PARAM nodes; NULL or nparams 0 =
- * every trainable parameter), appends clipping and the optimizer update,
- * and compiles forward, backward and update into one program in training
- * mode (dropout on). copts as for kl_compile (training is forced on).
- * Optimizer state lives in parameters named "<param>@<slot>" (slots m, v,
- * momentum), zero-initialised. NULL with *err (malloc'd) on failure. */
-kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *params, int nparams,
-                                const kl_optim_opts *opt, const kl_compile_opts *copts, char **err);
-void kl_train_step_destroy(kl_train_step *s);
-/* One step: forward, backward, clipping, update. inputs: one per graph
- * argument, as kl_run. *loss (may be NULL) receives the loss computed
- * before the update. Allocates nothing. NULL or a message (borrowed). */
-const char *kl_train_step_run(kl_train_step *s, kl_tensor *const *inputs, int ninputs,
-                              double *loss);
-/* The program inside (borrowed): parameters, step counter. */
-kl_program *kl_train_step_program(kl_train_step *s);
-/* The graph compiled: the forward graph plus gradient and update nodes
- * (borrowed), for dump-ir and tests. */
-const struct ir_graph *kl_train_step_graph(const kl_train_step *s);
 
 #ifdef __cplusplus
 }

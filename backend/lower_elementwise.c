@@ -198,6 +198,34 @@ static LLVMValueRef gelu(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValueRef x)
   return LLVMBuildFMul(b, half_x, LLVMBuildFAdd(b, fconst(c, dt, 1.0), t, ""), "");
 }
 
+/* d gelu / dx in the reference's form (runtime/ref_elementwise.c): exactly
+ * Phi(x) + x phi(x); the tanh form by the chain rule through
+ * t = tanh(sqrt(2/pi)(x + 0.044715x^3)). */
+static LLVMValueRef gelu_deriv(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef one = fconst(c, dt, 1.0), half = fconst(c, dt, 0.5);
+  LLVMValueRef xx = LLVMBuildFMul(b, x, x, "");
+  if (tanh_form) {
+    LLVMValueRef k = fconst(c, dt, 0.79788456080286535588);
+    LLVMValueRef x3 = LLVMBuildFMul(b, fconst(c, dt, 0.044715), x, "");
+    x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x3, x, ""), x, "");
+    LLVMValueRef t = libm1(c, dt, "tanh", LLVMBuildFMul(b, k, LLVMBuildFAdd(b, x, x3, ""), ""));
+    LLVMValueRef left = LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, t, ""), "");
+    LLVMValueRef sech2 = LLVMBuildFSub(b, one, LLVMBuildFMul(b, t, t, ""), "");
+    LLVMValueRef inner =
+        LLVMBuildFAdd(b, one, LLVMBuildFMul(b, fconst(c, dt, 3.0 * 0.044715), xx, ""), "");
+    LLVMValueRef right = LLVMBuildFMul(b, LLVMBuildFMul(b, half, x, ""), sech2, "");
+    right = LLVMBuildFMul(b, LLVMBuildFMul(b, right, k, ""), inner, "");
+    return LLVMBuildFAdd(b, left, right, "");
+  }
+  LLVMValueRef e =
+      libm1(c, dt, "erf", LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
+  LLVMValueRef cdf = LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, e, ""), "");
+  LLVMValueRef pdf = intrin1(c, "llvm.exp", LLVMBuildFMul(b, fconst(c, dt, -0.5), xx, ""));
+  pdf = LLVMBuildFDiv(b, LLVMBuildFMul(b, x, pdf, ""), fconst(c, dt, 2.50662827463100050242), "");
+  return LLVMBuildFAdd(b, cdf, pdf, "");
+}
+
 static LLVMValueRef float_unary(cg_ctx *c, const ew *e, LLVMValueRef x) {
   LLVMBuilderRef b = c->b;
   ir_dtype dt = e->dt;
@@ -218,6 +246,7 @@ static LLVMValueRef float_unary(cg_ctx *c, const ew *e, LLVMValueRef x) {
   case IR_OP_RSQRT: return LLVMBuildFDiv(b, fconst(c, dt, 1), intrin1(c, "llvm.sqrt", x), "");
   case IR_OP_SIN: return intrin1(c, "llvm.sin", x);
   case IR_OP_COS: return intrin1(c, "llvm.cos", x);
+  case IR_OP_GELU_DERIV: return gelu_deriv(c, dt, e->tanh_form, x);
   default: return gelu(c, dt, e->tanh_form, x);
   }
 }
@@ -236,15 +265,16 @@ static LLVMValueRef unary_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueR
 
 CG_LOWER_FN(cg_lower_unary) {
   ir_dtype dt = n->type.dtype;
-  if (n->op < IR_OP_NEG || n->op > IR_OP_GELU || dt == IR_BOOL) return unsupported(n, dt, d);
+  if (n->op < IR_OP_NEG || n->op > IR_OP_GELU_DERIV || dt == IR_BOOL) return unsupported(n, dt, d);
   bool int_ok = n->op == IR_OP_NEG || n->op == IR_OP_ABS || n->op == IR_OP_RELU;
   if (!ir_dtype_is_float(dt) && !int_ok) return unsupported(n, dt, d);
   ew e = {.n = n, .dt = dt};
-  if (n->op == IR_OP_GELU) {
+  if (n->op == IR_OP_GELU || n->op == IR_OP_GELU_DERIV) {
     const char *a = n->attrs[0].s ? n->attrs[0].s : "none";
     e.tanh_form = strcmp(a, "tanh") == 0;
     if (!e.tanh_form && strcmp(a, "none") != 0) {
-      ir_diag_set(d, "gelu: approximate must be \"none\" or \"tanh\", got \"%.64s\"", a);
+      ir_diag_set(d, "%s: approximate must be \"none\" or \"tanh\", got \"%.64s\"",
+                  ir_op_get(n->op)->name, a);
       return false;
     }
   }

@@ -6,7 +6,7 @@
 
 #include "backend/program.h"
 #include "backend/tensor_bridge.h"
-#include "runtime/philox.h"
+#include "runtime/init.h"
 #include "runtime/ref.h"
 
 _Static_assert((int)KL_TENSOR_F32 == (int)IR_F32 && (int)KL_TENSOR_BOOL == (int)IR_BOOL,
@@ -77,9 +77,10 @@ void kl_program_destroy(kl_program *p) {
   free(p);
 }
 
-/* One tensor per distinct parameter name, initialised from its own seeded
- * stream (the parameter's ordinal), so adding a parameter later in the
- * graph does not change the earlier ones. */
+/* One tensor per distinct parameter name, initialised as its first node's
+ * init and scale say from its own seeded stream (the parameter's ordinal),
+ * so adding a parameter later in the graph does not change the earlier
+ * ones. */
 static bool init_params(kl_program *p, ir_diag *d) {
   int cap = p->g->nnodes;
   p->param_names = calloc((size_t)(cap ? cap : 1), sizeof *p->param_names);
@@ -98,9 +99,15 @@ static bool init_params(kl_program *p, ir_diag *d) {
       ir_diag_set(d, "out of memory for parameter '%s'", name);
       return false;
     }
-    rt_fill_normal(t, p->opts.seed, (uint32_t)p->nparams, 0.0, 0.1);
     p->param_names[p->nparams] = name;
-    p->params[p->nparams++] = t;
+    p->params[p->nparams] = t;
+    ir_diag e = {0};
+    if (!rt_param_init(t, n->attrs[1].s, n->attrs[2].f, p->opts.seed, (uint32_t)p->nparams, &e)) {
+      ir_diag_set(d, "param \"%.200s\": %s", name, e.msg);
+      rt_tensor_destroy(t);
+      return false;
+    }
+    p->nparams++;
   }
   return true;
 }
@@ -153,6 +160,46 @@ const char *kl_program_set_param(kl_program *p, const char *name, const kl_tenso
   }
   memcpy(p->params[i]->data, t->t->data, t->t->bytes);
   return NULL;
+}
+
+int kl_program_num_params(const kl_program *p) { return p ? p->nparams : 0; }
+
+const char *kl_program_param_name(const kl_program *p, int i) {
+  return p && i >= 0 && i < p->nparams ? p->param_names[i] : NULL;
+}
+
+const char *kl_program_get_param(kl_program *p, const char *name, kl_tensor **out) {
+  *out = NULL;
+  int i = cg_program_param(p, name ? name : "");
+  if (i < 0) {
+    ir_diag_set(&p->err, "no parameter named '%.200s'", name ? name : "(null)");
+    return p->err.msg;
+  }
+  rt_tensor *copy = rt_tensor_clone(p->params[i]);
+  if (!copy || !(*out = cg_tensor_adopt(copy))) {
+    ir_diag_set(&p->err, "out of memory copying parameter '%.200s'", name);
+    return p->err.msg;
+  }
+  return NULL;
+}
+
+int kl_program_copy_params(kl_program *dst, const kl_program *src) {
+  int copied = 0;
+  for (int i = 0; dst && src && i < src->nparams; i++) {
+    int j = cg_program_param(dst, src->param_names[i]);
+    if (j < 0 || !ir_type_eq(&dst->params[j]->type, &src->params[i]->type)) continue;
+    /* Same storage (a program copied onto itself) needs no copy. */
+    if (dst->params[j]->data != src->params[i]->data)
+      memcpy(dst->params[j]->data, src->params[i]->data, src->params[i]->bytes);
+    copied++;
+  }
+  return copied;
+}
+
+uint64_t kl_program_step(const kl_program *p) { return p ? p->runs : 0; }
+
+void kl_program_set_step(kl_program *p, uint64_t step) {
+  if (p) p->runs = step;
 }
 
 static const rt_tensor *lookup_param(void *ctx, const ir_node *n) {
@@ -208,6 +255,20 @@ static bool check_io(kl_program *p, kl_tensor *const *inputs, int ninputs,
   return true;
 }
 
+/* The reference's write-back of an assign: the run has finished, so the
+ * parameter's storage can take the new value. */
+static bool write_param(void *ctx, const ir_node *param, const rt_tensor *value, ir_diag *d) {
+  kl_program *p = ctx;
+  const char *name = ir_node_attr(param, "name")->s;
+  int i = cg_program_param(p, name);
+  if (i < 0 || !ir_type_eq(&p->params[i]->type, &value->type)) {
+    ir_diag_set(d, "assign: no parameter '%.200s' of the value's type", name);
+    return false;
+  }
+  memcpy(p->params[i]->data, value->data, value->bytes);
+  return true;
+}
+
 static bool run_ref(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outputs) {
   int nargs = ir_graph_args(p->g, NULL), nrets = p->g->nrets;
   const rt_tensor **args = calloc((size_t)nargs + 1, sizeof *args);
@@ -216,7 +277,11 @@ static bool run_ref(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *o
   if (!ok) ir_diag_set(&p->err, "out of memory");
   for (int i = 0; ok && i < nargs; i++)
     args[i] = inputs[i]->t;
-  rt_ref_opts ro = {.training = p->opts.training, .seed = p->opts.seed, .step = p->runs};
+  rt_ref_opts ro = {.training = p->opts.training,
+                    .seed = p->opts.seed,
+                    .step = p->runs,
+                    .assign = write_param,
+                    .assign_ctx = p};
   ok = ok && rt_ref_run(p->g, args, lookup_param, p, &ro, outs, &p->err);
   for (int r = 0; ok && r < nrets; r++) {
     memcpy(outputs[r]->t->data, outs[r]->data, outs[r]->bytes);

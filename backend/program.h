@@ -22,14 +22,17 @@ typedef struct cg_exec_state {
   void **owned;  /* per node: the buffer this program allocated (intermediates) */
   size_t *bytes; /* per node: payload bytes */
   int *alias;    /* per node, during a run: the output it is written into, or -1 */
-  int nnodes, threads;
+  /* With guard bytes on: per parameter, the guarded allocation its storage
+   * lives in (assign kernels write there), else NULL. */
+  void **param_base;
+  int nnodes, nparams, threads;
 } cg_exec_state;
 
 struct kl_program {
   ir_graph *g;
   kl_compile_opts opts;
   kl_compile_stats stats;
-  uint64_t runs; /* dropout's step counter: one per run */
+  uint64_t runs; /* the step counter: one per run (dropout masks, step nodes) */
   int nparams;
   const char **param_names; /* borrowed from g */
   rt_tensor **params;

@@ -1,7 +1,9 @@
 /* Running a program on JIT-compiled code: one buffer per node allocated at
  * compile time (so a run allocates nothing), inputs and outputs bound
  * without copies where possible, FTZ/DAZ around the step, and kernel
- * faults and guard-byte damage turned into messages. */
+ * faults and guard-byte damage turned into messages. A parameter's node and
+ * its assign node share the parameter's storage, so updates happen in
+ * place. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,9 @@ void cg_exec_destroy(cg_exec_state *s) {
   if (!s) return;
   for (int i = 0; s->owned && i < s->nnodes; i++)
     rt_free(s->owned[i]);
+  for (int i = 0; s->param_base && i < s->nparams; i++)
+    rt_free(s->param_base[i]);
+  free(s->param_base);
   free(s->owned);
   free(s->bytes);
   free(s->alias);
@@ -35,6 +40,32 @@ static void *alloc_buffer(cg_exec_state *s, int id, size_t bytes, bool guard) {
   return base + GUARD;
 }
 
+/* Moves every parameter's values into storage with guard bytes around it,
+ * so the in-place writes of assign kernels are checked like other
+ * buffers. The tensors keep pointing at the values; this state frees them. */
+static bool guard_params(kl_program *p, cg_exec_state *s, ir_diag *d) {
+  s->param_base = calloc((size_t)(p->nparams ? p->nparams : 1), sizeof *s->param_base);
+  if (!s->param_base) return ir_diag_set(d, "out of memory"), false;
+  s->nparams = p->nparams;
+  for (int i = 0; i < p->nparams; i++) {
+    rt_tensor *t = p->params[i];
+    unsigned char *base = rt_alloc(t->bytes + 2 * GUARD);
+    if (!base) return ir_diag_set(d, "out of memory for parameter '%s'", p->param_names[i]), false;
+    memset(base, GUARD_BYTE, GUARD);
+    memset(base + GUARD + t->bytes, GUARD_BYTE, GUARD);
+    memcpy(base + GUARD, t->data, t->bytes);
+    if (t->owned) rt_free(t->data);
+    t->data = base + GUARD;
+    t->owned = false;
+    s->param_base[i] = base;
+  }
+  return true;
+}
+
+static void *param_data(kl_program *p, const ir_node *param) {
+  return p->params[cg_program_param(p, ir_node_attr(param, "name")->s)]->data;
+}
+
 bool cg_exec_create(kl_program *p, ir_diag *d) {
   const ir_graph *g = p->g;
   cg_exec_state *s = calloc(1, sizeof *s);
@@ -48,6 +79,7 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   cg_jit_opts jo = {
       .training = p->opts.training, .no_cache = p->opts.no_cache, .cache_dir = p->opts.cache_dir};
   cg_jit_stats st = {0};
+  if (p->opts.guard_bytes && !guard_params(p, s, d)) return false;
   if (!(s->jit = cg_jit_compile(g, &jo, &st, d))) return false;
   p->stats =
       (kl_compile_stats){.cache_hit = st.cache_hit,
@@ -70,7 +102,11 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
     if (node->op == IR_OP_CONST) {
       s->bufs[i] = node->data;
     } else if (node->op == IR_OP_PARAM) {
-      s->bufs[i] = p->params[cg_program_param(p, ir_node_attr(node, "name")->s)]->data;
+      s->bufs[i] = param_data(p, node);
+    } else if (node->op == IR_OP_ASSIGN) {
+      /* The kernel writes the new value straight into the parameter; the
+       * verifier put every reader of the old value before it. */
+      s->bufs[i] = param_data(p, g->nodes[node->in[0]]);
     } else if (!(s->bufs[i] = alloc_buffer(s, i, s->bytes[i], p->opts.guard_bytes))) {
       return ir_diag_set(d, "out of memory for %zu bytes of %%%s", s->bytes[i],
                          node->name ? node->name : "?"),
@@ -105,20 +141,31 @@ static bool kernel_fault(kl_program *p) {
   return true;
 }
 
+static bool guards_intact(const unsigned char *base, size_t bytes) {
+  const unsigned char *after = base + GUARD + bytes;
+  for (int k = 0; k < GUARD; k++)
+    if (base[k] != GUARD_BYTE || after[k] != GUARD_BYTE) return false;
+  return true;
+}
+
 static bool guards_damaged(kl_program *p) {
   cg_exec_state *s = p->jit;
+  for (int i = 0; s->param_base && i < s->nparams; i++) {
+    if (!guards_intact(s->param_base[i], p->params[i]->bytes)) {
+      ir_diag_set(&p->err,
+                  "parameter '%s': a compiled kernel wrote outside its storage (guard bytes)",
+                  p->param_names[i]);
+      return true;
+    }
+  }
   for (int i = 0; i < s->nnodes; i++) {
     const unsigned char *base = s->owned[i];
-    if (!base) continue;
-    const unsigned char *after = base + GUARD + s->bytes[i];
-    for (int k = 0; k < GUARD; k++) {
-      if (base[k] != GUARD_BYTE || after[k] != GUARD_BYTE) {
-        char pre[256];
-        node_prefix(p->g->nodes[i], pre, sizeof pre);
-        ir_diag_set(&p->err, "%s%s: the compiled kernel wrote outside its buffer (guard bytes)",
-                    pre, ir_op_get(p->g->nodes[i]->op)->name);
-        return true;
-      }
+    if (base && !guards_intact(base, s->bytes[i])) {
+      char pre[256];
+      node_prefix(p->g->nodes[i], pre, sizeof pre);
+      ir_diag_set(&p->err, "%s%s: the compiled kernel wrote outside its buffer (guard bytes)", pre,
+                  ir_op_get(p->g->nodes[i]->op)->name);
+      return true;
     }
   }
   return false;
@@ -140,6 +187,13 @@ bool cg_exec_run(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outp
       s->bufs[id] = outputs[r]->t->data;
     }
   }
+  /* A returned parameter is its value before the run (the reference takes
+   * outputs before writing assigns back); its storage is the program's,
+   * never bound to the caller's tensor. */
+  for (int r = 0; r < g->nrets; r++) {
+    int id = g->rets[r];
+    if (g->nodes[id]->op == IR_OP_PARAM) memcpy(outputs[r]->t->data, s->bufs[id], s->bytes[id]);
+  }
   openblas_set_num_threads(s->threads);
   rt_exec_init(&s->exec, s->pool, p->opts.seed, p->runs);
   uint32_t fp = rt_fp_fast();
@@ -150,7 +204,7 @@ bool cg_exec_run(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outp
   if (kernel_fault(p) || (p->opts.guard_bytes && guards_damaged(p))) return false;
   for (int r = 0; r < g->nrets; r++) {
     int id = g->rets[r];
-    if (s->alias[id] == r) continue;
+    if (s->alias[id] == r || g->nodes[id]->op == IR_OP_PARAM) continue;
     const void *src = s->alias[id] >= 0 ? outputs[s->alias[id]]->t->data : s->bufs[id];
     memcpy(outputs[r]->t->data, src, s->bytes[id]);
   }

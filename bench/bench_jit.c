@@ -1,9 +1,10 @@
 /* JIT backend benchmark, all in one process: elementwise add of 16M floats
  * through the public API against memcpy of the same bytes (bandwidth),
- * matmul through kiln against a direct cblas_sgemm, and compiling 500-node
- * graphs without cache and on a cache hit. kiln and its baseline run
- * alternately and each reports the median of its runs, so drift on a
- * shared machine hits both alike. Usage: bench_jit [--reps N]. */
+ * matmul through kiln against a direct cblas_sgemm (one GEMM and a batch
+ * of them), and compiling 500-node graphs without cache and on a cache
+ * hit. kiln and its baseline run alternately and each reports the median
+ * of its runs, so drift on a shared machine hits both alike.
+ * Usage: bench_jit [--reps N] [--bmm B M K N (that batched matmul only)]. */
 #define _XOPEN_SOURCE 700
 #include <cblas.h>
 #include <ftw.h>
@@ -205,6 +206,71 @@ static void bench_matmul(int64_t m, int64_t k, int64_t n) {
   kl_tensor_destroy(out2);
 }
 
+typedef struct batch_gemm_ctx {
+  int batch, m, n, k;
+  const float *a, *b;
+  float *c;
+} batch_gemm_ctx;
+
+static void run_cblas_batch(void *ctx) {
+  batch_gemm_ctx *g = ctx;
+  for (int i = 0; i < g->batch; i++)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f,
+                g->a + (size_t)i * g->m * g->k, g->k, g->b + (size_t)i * g->k * g->n, g->n, 0.0f,
+                g->c + (size_t)i * g->m * g->n, g->n);
+}
+
+/* [B,M,K] @ [B,K,N] through kiln on 2 threads against a serial loop of
+ * cblas_sgemm on OpenBLAS's 2 threads. kiln runs the same loop: spreading
+ * the batch across its pool with single-threaded GEMMs was measured slower
+ * on 2 cores (OpenBLAS's idle worker spins for a while after each threaded
+ * call and takes the pool's core), so this guards the dispatch cost. */
+static void bench_batched_matmul(int64_t batch, int64_t m, int64_t k, int64_t n) {
+  ir_graph *g = ir_graph_create("bench");
+  ir_diag d = {0};
+  ir_type at = ir_type_make(IR_F32, 3, (int64_t[]){batch, m, k});
+  ir_type bt = ir_type_make(IR_F32, 3, (int64_t[]){batch, k, n});
+  int in[2] = {ir_add_arg(g, "a", &at, &d), ir_add_arg(g, "b", &bt, &d)};
+  int r = ir_add_node(g, IR_OP_MATMUL, 2, in, NULL, NULL, &d);
+  if (r < 0) {
+    fprintf(stderr, "bench_jit: %s\n", d.msg);
+    exit(1);
+  }
+  ir_set_returns(g, 1, &r);
+  kl_program *p = compile_threads(g, true, NULL, 2);
+  ir_graph_destroy(g);
+  if (!p) return;
+  kl_tensor *ins[2] = {kl_tensor_create(KL_TENSOR_F32, 3, (int64_t[]){batch, m, k}),
+                       kl_tensor_create(KL_TENSOR_F32, 3, (int64_t[]){batch, k, n})};
+  kl_tensor *out = kl_tensor_create(KL_TENSOR_F32, 3, (int64_t[]){batch, m, n});
+  kl_tensor *out2 = kl_tensor_create(KL_TENSOR_F32, 3, (int64_t[]){batch, m, n});
+  fill(kl_tensor_data(ins[0]), batch * m * k);
+  fill(kl_tensor_data(ins[1]), batch * k * n);
+  double flop = 2.0 * (double)batch * (double)m * (double)n * (double)k, tk, tc;
+  kiln_run_ctx kc = {p, ins, out};
+  batch_gemm_ctx gc = {
+      (int)batch,          (int)m, (int)n, (int)k, kl_tensor_data(ins[0]), kl_tensor_data(ins[1]),
+      kl_tensor_data(out2)};
+  /* kl_run sets OpenBLAS to the program's 2 threads; the loop gets the same. */
+  openblas_set_num_threads(2);
+  int saved = reps;
+  if (reps < 21) reps = 21;
+  time_pair((timed){run_kiln, &kc}, (timed){run_cblas_batch, &gc}, &tk, &tc);
+  reps = saved;
+  printf("bmm [%3lld,%4lld,%3lld]@[%3lld,%3lld,%4lld] (kiln, 2 thr)  %8.3f ms  %6.1f GFLOP/s\n",
+         (long long)batch, (long long)m, (long long)k, (long long)batch, (long long)k, (long long)n,
+         tk * 1e3, flop / tk / 1e9);
+  printf("bmm [%3lld,%4lld,%3lld]@[%3lld,%3lld,%4lld] (cblas loop) %8.3f ms  %6.1f GFLOP/s\n",
+         (long long)batch, (long long)m, (long long)k, (long long)batch, (long long)k, (long long)n,
+         tc * 1e3, flop / tc / 1e9);
+  printf("  kiln time / cblas loop time = %.3f\n", tk / tc);
+  kl_program_destroy(p);
+  kl_tensor_destroy(ins[0]);
+  kl_tensor_destroy(ins[1]);
+  kl_tensor_destroy(out);
+  kl_tensor_destroy(out2);
+}
+
 /* 500 nodes: one argument, then a chain cycling through add, mul, tanh and
  * sub so that no pass can fold it away. */
 static ir_graph *chain_graph(int nnodes) {
@@ -302,8 +368,15 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
       reps = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--bmm") == 0 && i + 4 < argc) {
+      /* one batched matmul [B,M,K] @ [B,K,N] only */
+      int64_t v[4];
+      for (int j = 0; j < 4; j++)
+        v[j] = atoll(argv[++i]);
+      bench_batched_matmul(v[0], v[1], v[2], v[3]);
+      return 0;
     } else {
-      fprintf(stderr, "usage: %s [--reps N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--reps N] [--bmm B M K N]\n", argv[0]);
       return 2;
     }
   }
@@ -312,6 +385,8 @@ int main(int argc, char **argv) {
   bench_add();
   bench_matmul(1024, 1024, 1024);
   bench_matmul(1152, 256, 256);
+  bench_batched_matmul(64, 128, 64, 128);
+  bench_batched_matmul(16, 512, 64, 512);
   bench_compile();
   return 0;
 }

@@ -246,6 +246,17 @@ kl_value kl_attention_at(kl_value q, kl_value k, kl_value v, kl_value valid_len,
 /* An absent optional operand. */
 kl_value kl_none(void);
 
+/* Mean over every element of (pred - target)^2, a scalar (torch's MSELoss). */
+kl_value kl_mse_loss_at(kl_value pred, kl_value target, const char *file, int line);
+/* d2l's MaskedSoftmaxCELoss: logits [B, T, V], integer labels [B, T],
+ * integer valid_len [B]; per-token cross-entropy, 0 at t >= valid_len[b],
+ * then the mean over T (padding included): [B]. */
+kl_value kl_masked_softmax_cross_entropy_at(kl_value logits, kl_value labels, kl_value valid_len,
+                                            const char *file, int line);
+#define kl_mse_loss(p, t) kl_mse_loss_at(p, t, KL__LOC)
+#define kl_masked_softmax_cross_entropy(l, y, len)                                                 \
+  kl_masked_softmax_cross_entropy_at(l, y, len, KL__LOC)
+
 /* ---- handing the graph to the compiler ------------------------------ */
 
 struct ir_graph;

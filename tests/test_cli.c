@@ -91,8 +91,23 @@ Test(cli, help_and_usage_errors) {
 Test(cli, unbuilt_features_say_so) {
   cr_expect_eq(kiln("train seq2seq-attn"), 1);
   cr_expect(strstr(err_text, "not available yet"), "%s", err_text);
-  cr_expect_eq(kiln("grad examples/attention.kir --wrt q"), 1);
+}
+
+/* dump-ir --train prints the training step (gradients, the SGD update as an
+ * assign) of a shipped model, and the text parses back; a graph without
+ * parameters has nothing to train. */
+Test(cli, dump_ir_train) {
+  cr_assert_eq(kiln("dump-ir nw-kernel --train"), 0, "%s", err_text);
+  cr_expect(strstr(out_text, "softmax(") && strstr(out_text, "assign(%w, "), "%s", out_text);
+  write_text("train.kir", out_text);
+  char *first = strdup(out_text), args[512];
+  snprintf(args, sizeof args, "dump-ir %s/train.kir --stage input", dir);
+  cr_expect_eq(kiln(args), 0, "%s", err_text);
+  cr_expect_str_eq(out_text, first);
+  free(first);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --train"), 1);
+  cr_expect(strstr(err_text, "no trainable parameter"), "%s", err_text);
+  cr_expect_eq(kiln("dump-ir no-such-model"), 1);
 }
 
 Test(cli, jit_is_the_default_and_matches_ref) {

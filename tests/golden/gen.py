@@ -228,6 +228,24 @@ for _dt, _n in FLOATS:
     case(_gelu)
 
 
+def gelu_grad(x, approximate="none"):
+    """d gelu(x)/dx by autograd: the gradient of gelu with ones upstream."""
+    x = x.detach().clone().requires_grad_(True)
+    F.gelu(x, approximate=approximate).backward(torch.ones_like(x))
+    return x.grad
+
+
+for _dt, _n in FLOATS:
+    def _gelu_deriv(dt=_dt, n=_n):
+        g1 = Graph("gelu_deriv_" + n, "torch autograd of gelu (exact erf form) on ones")
+        g1.ret(g1.op("gelu_deriv", [g1.arg("x", randn(3, 5, dtype=dt) * 2)], gelu_grad))
+        g2 = Graph("gelu_deriv_tanh_" + n, "torch autograd of gelu(approximate=\"tanh\") on ones")
+        g2.ret(g2.op("gelu_deriv", [g2.arg("x", randn(3, 5, dtype=dt) * 2)],
+                     lambda x: gelu_grad(x, "tanh"), {"approximate": "tanh"}))
+        return [g1, g2]
+    case(_gelu_deriv)
+
+
 # ---- cast --------------------------------------------------------------------
 
 def cast_case(frm, to, mk):
@@ -375,6 +393,28 @@ def layout_cases():
     g.ret(g.op("gather", [t, i], lambda t, i: t[i.long()]))
     out.append(g)
     return out
+
+
+def index_add(idx, src, rows):
+    """scatter_add as torch's index_add_ into a zero [rows, ...] table."""
+    tail = src.shape[idx.dim():]
+    out = torch.zeros((rows,) + tuple(tail), dtype=src.dtype)
+    return out.index_add_(0, idx.reshape(-1).long(), src.reshape((-1,) + tuple(tail)))
+
+
+@case
+def scatter_add_cases():
+    g = Graph("scatter_add_f32", "repeated indices sum; rows 1 and 4 get nothing (zeros)")
+    i = g.arg("idx", torch.tensor([[2, 0, 2], [3, 2, 0]], dtype=i32))
+    src = g.arg("src", randn(2, 3, 4))
+    g.ret(g.op("scatter_add", [i, src], lambda a, b: index_add(a, b, 5), {"rows": 5},
+               dtype=f32))
+    g2 = Graph("scatter_add_f64", "i64 indices, trailing dims [2, 3], repeated indices")
+    i = g2.arg("idx", torch.tensor([1, 3, 1, 1, 0, 3], dtype=i64))
+    src = g2.arg("src", randn(6, 2, 3, dtype=f64))
+    g2.ret(g2.op("scatter_add", [i, src], lambda a, b: index_add(a, b, 4), {"rows": 4},
+                 dtype=f64))
+    return [g, g2]
 
 
 @case
@@ -558,6 +598,13 @@ def main():
         if fname not in keep and fname.endswith((".kir", ".safetensors")):
             os.remove(os.path.join(OUT_DIR, fname))
     print("wrote %d cases to %s" % (len(graphs), OUT_DIR))
+    # The training goldens live in their own modules and directories.
+    import golden_grads
+    import golden_nw
+    import golden_optim
+    golden_grads.main()
+    golden_optim.main()
+    golden_nw.main()
 
 
 if __name__ == "__main__":

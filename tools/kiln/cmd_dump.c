@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "backend/jit.h"
+#include "driver/kiln_train.h"
+#include "models/models.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/cli.h"
 
@@ -17,7 +19,54 @@ static const char usage[] =
     "               llvm (the optimized LLVM module) or asm (the host's machine code)\n"
     "  --after P    after pass P of the pipeline (see 'kiln passes')\n"
     "  --format F   text (the .kir form; default) or dot (Graphviz)\n"
-    "  --train      the training graph (needs autodiff, not built yet)\n";
+    "  --train      the training step: gradients and the optimizer update appended.\n"
+    "               The loss is the model's; for a .kir file the sum of output 0,\n"
+    "               w.r.t. every trainable param, with SGD (lr 0.1)\n";
+
+/* The graph of MODEL (its default training graph) or of FILE.kir; *loss
+ * receives the loss node's id (a .kir's output 0, summed when it is not a
+ * scalar). NULL after printing an error. */
+static ir_graph *load(const char *file, bool train, int *loss, double *lr, int *rc) {
+  size_t n = strlen(file);
+  *rc = CLI_ERROR;
+  if (n >= 4 && !strcmp(file + n - 4, ".kir")) {
+    ir_graph *g = cli_load_graph("dump-ir", file);
+    if (!g) return NULL;
+    *loss = g->rets[0];
+    *lr = 0.1;
+    const ir_node *o = g->nodes[*loss];
+    if (train && o->type.rank > 0 && ir_dtype_is_float(o->type.dtype)) {
+      int64_t axes[IR_MAX_RANK];
+      for (int i = 0; i < o->type.rank; i++)
+        axes[i] = i;
+      ir_attr at[2] = {{.kind = IR_ATTR_INTS, .ints = {o->type.rank, axes}},
+                       {.kind = IR_ATTR_BOOL, .b = false}};
+      ir_diag d = {0};
+      *loss = ir_add_node(g, IR_OP_SUM, 1, loss, at, NULL, &d);
+    }
+    return g;
+  }
+  const kl_model_info *m = kl_model_find(file);
+  if (!m || !m->graph) {
+    if (m)
+      cli_error("dump-ir", "model '%s' is planned but not built yet", file);
+    else
+      cli_error("dump-ir", "unknown model '%s' (see 'kiln models', or give a .kir file)", file);
+    return NULL;
+  }
+  int out = 0;
+  kl_graph *kg = m->graph(&out);
+  const char *e = kg ? kl_graph_error(kg) : "out of memory";
+  ir_diag d = {0};
+  ir_graph *g = e ? NULL : ir_graph_clone(kl_graph_ir(kg), &d);
+  if (!g)
+    cli_error("dump-ir", "model '%s': %s", file, e ? e : d.msg);
+  else
+    *loss = g->rets[out];
+  *lr = m->lr;
+  kl_graph_destroy(kg);
+  return g;
+}
 
 int cmd_dump_ir(int argc, char **argv) {
   cli_args a = {.cmd = "dump-ir", .argc = argc, .argv = argv};
@@ -54,15 +103,23 @@ int cmd_dump_ir(int argc, char **argv) {
     return cli_usage_error("dump-ir", "--stage takes input, final, llvm or asm, not '%s'", stage);
   if (after && !pass_lookup(after))
     return cli_usage_error("dump-ir", "no pass named '%s' (see 'kiln passes')", after);
-  if (train) return cli_error("dump-ir", "--train needs autodiff, which is not built yet");
-  size_t n = strlen(file);
-  if (n < 4 || strcmp(file + n - 4, ".kir"))
-    return cli_error("dump-ir", "unknown model '%s' (no models are shipped yet; give a .kir file)",
-                     file);
-
-  ir_graph *g = cli_load_graph("dump-ir", file);
-  if (!g) return CLI_ERROR;
+  int loss, rc;
+  double lr;
+  ir_graph *g = load(file, train, &loss, &lr, &rc);
+  if (!g) return rc;
   ir_diag d = {0};
+  if (train) {
+    kl_optim_opts o = {.kind = KL_OPT_SGD, .lr = lr};
+    char *err = NULL;
+    ir_graph *tg = loss >= 0 ? kl_train_graph(g, loss, NULL, 0, &o, &err) : NULL;
+    ir_graph_destroy(g);
+    if (!tg) {
+      rc = cli_error("dump-ir", "%s: %s", file, err ? err : "cannot sum output 0");
+      free(err);
+      return rc;
+    }
+    g = tg;
+  }
   if (strcmp(stage, "input") || after) {
     pass_opts po = {.verify_each = true, .stop_after = after};
     if (!pass_run_pipeline(&g, &po, &d)) {
@@ -70,7 +127,7 @@ int cmd_dump_ir(int argc, char **argv) {
       return cli_error("dump-ir", "%s: %s", file, d.msg);
     }
   }
-  int rc = CLI_OK;
+  rc = CLI_OK;
   if (!strcmp(stage, "llvm") || !strcmp(stage, "asm")) {
     char *text = cg_jit_dump(g, false, stage, &d);
     if (text)

@@ -2,6 +2,7 @@
  * landed yet (they say so and exit 1 rather than pretend). */
 #include <string.h>
 
+#include "models/models.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/cli.h"
 
@@ -9,6 +10,20 @@ static bool wants_help(int argc, char **argv) {
   for (int i = 0; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
   return false;
+}
+
+static int describe(const char *name) {
+  const kl_model_info *m = kl_model_find(name);
+  if (!m) return cli_error("models", "unknown model '%s' ('kiln models' lists them)", name);
+  if (!m->shipped)
+    return cli_error("models", "model '%s' is planned but not built yet: %s", name, m->summary);
+  printf("%s: %s\n\n%s\n\n", m->name, m->summary, m->detail);
+  printf("kiln train defaults: --epochs %d --lr %g%s\n\n", m->epochs, m->lr,
+         m->full_batch ? " (full batch: one step per epoch)" : "");
+  printf("--set keys:\n");
+  for (int i = 0; i < m->nkeys; i++)
+    printf("  %-10s default %-24s %s\n", m->keys[i].name, m->keys[i].dflt, m->keys[i].help);
+  return CLI_OK;
 }
 
 int cmd_models(int argc, char **argv) {
@@ -24,12 +39,23 @@ int cmd_models(int argc, char **argv) {
     if (k == 1 && !strcmp(name, "describe")) {
       const char *m = cli_value(&a, name, val);
       if (!m) return CLI_USAGE;
-      return cli_error("models", "unknown model '%s' (no models are shipped yet)", m);
+      if (a.i < a.argc) return cli_usage_error("models", "unexpected argument '%s'", argv[a.i]);
+      return describe(m);
     }
     return k == 1 ? cli_usage_error("models", "unknown option '--%s'", name)
                   : cli_usage_error("models", "unexpected argument '%s'", val);
   }
-  puts("no models are shipped yet (nw-kernel, seq2seq-attn, transformer and gpt are planned)");
+  int n;
+  const kl_model_info *ms = kl_models(&n);
+  for (int i = 0; i < n; i++)
+    if (ms[i].shipped) printf("%-14s %s\n", ms[i].name, ms[i].summary);
+  bool planned = false;
+  for (int i = 0; i < n; i++)
+    if (!ms[i].shipped) {
+      printf(planned ? ", %s" : "\nplanned, not built yet: %s", ms[i].name);
+      planned = true;
+    }
+  if (planned) putchar('\n');
   return CLI_OK;
 }
 
@@ -50,9 +76,7 @@ int cmd_not_yet(const char *cmd, int argc, char **argv) {
   static const struct {
     const char *cmd, *needs;
   } missing[] = {
-      {"train", "the shipped models and JIT-compiled training steps"},
       {"translate", "the translation models"},
-      {"grad", "reverse-mode autodiff"},
       {"bench", "the JIT backend and the shipped models"},
   };
   (void)argc;

@@ -7,9 +7,9 @@
 
 #include "backend/kiln_run.h"
 #include "backend/tensor_bridge.h"
-#include "runtime/philox.h"
 #include "runtime/safetensors.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/tensor_io.h"
 
 static const char usage[] =
     "usage: kiln run FILE.kir [--inputs IN.safetensors] [--outputs OUT.safetensors]\n"
@@ -35,34 +35,6 @@ typedef struct run_opts {
   unsigned long long seed, threads;
   bool train, print, ref, no_cache, time;
 } run_opts;
-
-/* Fills an argument nobody supplied. Each argument has its own stream (its
- * position), so supplying one input does not change the others. */
-static void fill_missing(rt_tensor *t, uint64_t seed, uint32_t stream) {
-  if (ir_dtype_is_float(t->type.dtype)) {
-    rt_fill_normal(t, seed, stream, 0.0, 1.0);
-  } else if (t->type.dtype == IR_BOOL) {
-    rt_fill_uniform(t, seed, stream, 0.0, 2.0);
-  } else {
-    rt_fill_uniform(t, seed, stream, 0.0, 5.0);
-  }
-}
-
-static void print_tensor(const char *name, const rt_tensor *t) {
-  char ty[IR_TYPE_STRLEN];
-  int64_t n = rt_numel(t), shown = n < 64 ? n : 64;
-  printf("%s: %s = [", name, ir_type_str(&t->type, ty, sizeof ty));
-  for (int64_t i = 0; i < shown; i++) {
-    if (i) printf(", ");
-    if (ir_dtype_is_float(t->type.dtype))
-      printf("%.6g", rt_get_f(t, i));
-    else if (t->type.dtype == IR_BOOL)
-      printf("%s", rt_get_i(t, i) ? "true" : "false");
-    else
-      printf("%lld", (long long)rt_get_i(t, i));
-  }
-  printf(shown < n ? ", ... (%lld more)]\n" : "]\n", (long long)(n - shown));
-}
 
 static int parse_opts(int argc, char **argv, run_opts *o) {
   cli_args a = {.cmd = "run", .argc = argc, .argv = argv};
@@ -111,68 +83,25 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
   return CLI_OK;
 }
 
-/* Matches every tensor of the inputs file to an argument or a parameter.
- * args[i] is set (borrowed from st) for supplied arguments. */
-static int bind_inputs(const ir_graph *g, const rt_safetensors *st, const char *path,
-                       const int *arg_ids, int nargs, const rt_tensor **args, kl_program *prog) {
-  char a[IR_TYPE_STRLEN], b[IR_TYPE_STRLEN];
-  for (int i = 0; i < rt_st_count(st); i++) {
-    const char *name = rt_st_name(st, i);
-    const rt_tensor *t = rt_st_get(st, name);
-    int j = 0;
-    while (j < nargs && strcmp(g->nodes[arg_ids[j]]->name, name))
-      j++;
-    if (j < nargs) {
-      const ir_type *want = &g->nodes[arg_ids[j]]->type;
-      if (!ir_type_eq(want, &t->type))
-        return cli_error("run", "%s: tensor '%s' is %s, but input %%%s of @%s is %s", path, name,
-                         ir_type_str(&t->type, a, sizeof a), name, g->name,
-                         ir_type_str(want, b, sizeof b));
-      args[j] = t;
-      continue;
-    }
-    bool is_param = false;
-    for (int n = 0; n < g->nnodes && !is_param; n++)
-      is_param =
-          g->nodes[n]->op == IR_OP_PARAM && !strcmp(ir_node_attr(g->nodes[n], "name")->s, name);
-    if (!is_param) {
-      fprintf(stderr,
-              "kiln run: %s: tensor '%s' is neither an input nor a parameter of @%s (inputs:", path,
-              name, g->name);
-      for (int k = 0; k < nargs; k++)
-        fprintf(stderr, "%s %s", k ? "," : "", g->nodes[arg_ids[k]]->name);
-      fprintf(stderr, ")\n");
-      return CLI_ERROR;
-    }
-    kl_tensor *kt = cg_tensor_adopt(rt_tensor_clone(t));
-    const char *err = kt ? kl_program_set_param(prog, name, kt) : "out of memory";
-    kl_tensor_destroy(kt);
-    if (err) return cli_error("run", "%s: %s", path, err);
-  }
-  return CLI_OK;
-}
-
 static int write_outputs(const run_opts *o, kl_tensor **outs, int nouts) {
-  ir_diag d = {0};
-  int rc = CLI_OK;
-  if (o->outputs) {
-    rt_safetensors *st = rt_st_create();
-    for (int i = 0; i < nouts && st; i++) {
-      char name[32];
-      snprintf(name, sizeof name, "out%d", i);
-      if (!rt_st_add(st, name, cg_tensor_rt(outs[i]), &d)) break;
-    }
-    if (!st || d.msg[0] || !rt_st_write(st, o->outputs, &d))
-      rc = cli_error("run", "%s", d.msg[0] ? d.msg : "out of memory");
-    rt_st_destroy(st);
+  char(*names)[32] = calloc((size_t)nouts + 1, sizeof *names);
+  const char **np = calloc((size_t)nouts + 1, sizeof *np);
+  if (!names || !np) {
+    free(names);
+    free(np);
+    return cli_error("run", "out of memory");
   }
+  for (int i = 0; i < nouts; i++) {
+    snprintf(names[i], sizeof names[i], "out%d", i);
+    np[i] = names[i];
+  }
+  int rc = o->outputs ? tio_write("run", o->outputs, nouts, np, outs) : CLI_OK;
   if (rc == CLI_OK && (o->print || !o->outputs)) {
-    for (int i = 0; i < nouts; i++) {
-      char name[32];
-      snprintf(name, sizeof name, "out%d", i);
-      print_tensor(name, cg_tensor_rt(outs[i]));
-    }
+    for (int i = 0; i < nouts; i++)
+      tio_print(np[i], cg_tensor_rt(outs[i]));
   }
+  free(names);
+  free(np);
   return rc;
 }
 
@@ -212,17 +141,9 @@ int cmd_run(int argc, char **argv) {
       rc = cli_error("run", "%s", d.msg);
       goto done;
     }
-    if ((rc = bind_inputs(g, st, o.inputs, arg_ids, nargs, args, prog))) goto done;
+    if ((rc = tio_bind_inputs("run", g, st, o.inputs, arg_ids, nargs, args, prog))) goto done;
   }
-  for (int i = 0; i < nargs; i++) {
-    rt_tensor *t =
-        args[i] ? rt_tensor_clone(args[i]) : rt_tensor_create(&g->nodes[arg_ids[i]]->type);
-    if (t && !args[i]) fill_missing(t, o.seed, (uint32_t)i);
-    if (!t || !(ins[i] = cg_tensor_adopt(t))) {
-      rc = cli_error("run", "out of memory");
-      goto done;
-    }
-  }
+  if ((rc = tio_make_inputs("run", g, arg_ids, nargs, args, o.seed, ins))) goto done;
   t0 = cli_now_ms();
   const char *msg = kl_run(prog, ins, nargs, outs, g->nrets);
   double t_run = cli_now_ms() - t0;

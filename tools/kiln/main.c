@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "tools/kiln/cli.h"
+#include "tools/kiln/train.h"
+
+int cmd_grad(int argc, char **argv); /* cmd_grad.c */
 
 static const char usage[] =
     "usage: kiln COMMAND [OPTIONS]\n"
@@ -14,8 +17,10 @@ static const char usage[] =
     "  run FILE.kir       evaluate a graph (inputs/outputs as safetensors)\n"
     "  dump-ir FILE.kir   print a graph's IR at a pipeline stage, as text or DOT\n"
     "  passes             list the compilation pipeline's passes\n"
-    "  models             list the shipped models\n"
-    "  train, translate, grad, bench: not built yet (they say what they need)\n"
+    "  models             list the shipped models and their settings\n"
+    "  train MODEL        train a shipped model on its built-in data (nw-kernel)\n"
+    "  grad FILE.kir      gradients of a graph's output 0 by reverse-mode autodiff\n"
+    "  translate, bench: not built yet (they say what they need)\n"
     "\n"
     "'kiln COMMAND --help' describes a command.\n";
 
@@ -34,8 +39,10 @@ int main(int argc, char **argv) {
     return CLI_OK;
   }
   if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+  if (!strcmp(cmd, "grad")) return cmd_grad(argc - 2, argv + 2);
   if (!strcmp(cmd, "dump-ir")) return cmd_dump_ir(argc - 2, argv + 2);
   if (!strcmp(cmd, "models")) return cmd_models(argc - 2, argv + 2);
   if (!strcmp(cmd, "passes")) return cmd_passes(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
   return cmd_not_yet(cmd, argc - 2, argv + 2);
 }

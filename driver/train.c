@@ -1,0 +1,183 @@
+/* The train-step API of kiln_train.h: one program that runs forward,
+ * backward (pass_autodiff), clipping and the optimizer update
+ * (pass_optimizer) per call, with the loss written into a tensor made once
+ * so that steps allocate nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/kiln_train.h"
+#include "ir/ir.h"
+#include "passes/autodiff.h"
+#include "passes/optimizer.h"
+
+struct kl_train_step {
+  kl_program *p;
+  ir_graph *g; /* the compiled graph, for kl_train_step_graph */
+  kl_tensor *loss;
+  bool f64;
+};
+
+static char *message(const char *fmt, const char *a, const char *b) {
+  size_t n = strlen(fmt) + strlen(a) + (b ? strlen(b) : 0) + 1;
+  char *s = malloc(n);
+  if (s) snprintf(s, n, fmt, a, b ? b : "");
+  return s;
+}
+
+static const char *pname(const ir_node *n) { return ir_node_attr(n, "name")->s; }
+
+static bool trainable(const ir_node *n) {
+  return n->op == IR_OP_PARAM && ir_dtype_is_float(n->type.dtype) &&
+         ir_node_attr(n, "trainable")->b;
+}
+
+/* The parameters to train, one node per distinct name: the given ids or
+ * every trainable parameter. Returns the count, or -1 with d set. */
+static int select_params(const ir_graph *g, const int *ids, int nids, int *out, ir_diag *d) {
+  int n = 0;
+  int count = ids && nids > 0 ? nids : g->nnodes;
+  for (int k = 0; k < count; k++) {
+    int id = ids && nids > 0 ? ids[k] : k;
+    if (id < 0 || id >= g->nnodes) {
+      ir_diag_set(d, "parameter %d: node %d does not exist", k, id);
+      return -1;
+    }
+    const ir_node *p = g->nodes[id];
+    if (!trainable(p)) {
+      if (!(ids && nids > 0)) continue;
+      char t[IR_TYPE_STRLEN];
+      if (p->op != IR_OP_PARAM)
+        ir_diag_set(d, "parameter %d: node %d (%s) is not a param", k, id, ir_op_get(p->op)->name);
+      else
+        ir_diag_set(d, "parameter %d: param \"%s\" (%s) is not a trainable float parameter", k,
+                    pname(p), ir_type_str(&p->type, t, sizeof t));
+      return -1;
+    }
+    bool seen = false;
+    for (int j = 0; j < n && !seen; j++)
+      seen = strcmp(pname(g->nodes[out[j]]), pname(p)) == 0;
+    if (!seen) out[n++] = id;
+  }
+  if (n == 0) ir_diag_set(d, "the graph has no trainable parameter");
+  return n ? n : -1;
+}
+
+static pass_optim to_pass(const kl_optim_opts *o) {
+  return (pass_optim){.kind = (pass_opt_kind)o->kind,
+                      .lr = o->lr,
+                      .momentum = o->momentum,
+                      .beta1 = o->beta1,
+                      .beta2 = o->beta2,
+                      .eps = o->eps,
+                      .weight_decay = o->weight_decay,
+                      .clip_norm = o->clip_norm,
+                      .schedule = (pass_lr_kind)o->schedule,
+                      .warmup = o->warmup,
+                      .total_steps = o->total_steps,
+                      .min_lr = o->min_lr};
+}
+
+/* Clone, differentiate, append the update and return only the loss. */
+static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, int nids,
+                                const kl_optim_opts *opt, ir_diag *d) {
+  if (!ir_verify(src, d)) return NULL;
+  char t[IR_TYPE_STRLEN];
+  if (loss < 0 || loss >= src->nnodes) {
+    ir_diag_set(d, "the loss (node %d) does not exist", loss);
+    return NULL;
+  }
+  const ir_node *ln = src->nodes[loss];
+  if (ln->type.rank != 0 || !ir_dtype_is_float(ln->type.dtype)) {
+    ir_diag_set(d, "the loss must be a float scalar, %s %%%s is %s", ir_op_get(ln->op)->name,
+                ln->name ? ln->name : "(unnamed)", ir_type_str(&ln->type, t, sizeof t));
+    return NULL;
+  }
+  ir_graph *g = ir_graph_clone(src, d);
+  int *wrt = g ? malloc(sizeof(int) * (size_t)(g->nnodes + nids + 1) * 2) : NULL;
+  if (!wrt) {
+    if (g) ir_diag_set(d, "out of memory");
+    ir_graph_destroy(g);
+    return NULL;
+  }
+  int *grads = wrt + g->nnodes + nids + 1;
+  pass_optim po = to_pass(opt);
+  int n = select_params(g, ids, nids, wrt, d);
+  bool ok =
+      n > 0 && pass_autodiff(g, loss, n, wrt, grads, d) && pass_optimizer(g, &po, n, wrt, grads, d);
+  if (ok) {
+    ir_set_returns(g, 1, &loss);
+    ok = ir_verify(g, d);
+  }
+  free(wrt);
+  if (!ok) {
+    ir_graph_destroy(g);
+    return NULL;
+  }
+  return g;
+}
+
+struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *params, int nparams,
+                                const kl_optim_opts *opt, char **err) {
+  if (err) *err = NULL;
+  const char *what = !g ? "no graph" : !opt ? "no optimizer options" : NULL;
+  if (!what && g->has_error) what = g->error.msg;
+  if (what) {
+    if (err) *err = message("kl_compile_train: %s%s", what, NULL);
+    return NULL;
+  }
+  ir_diag d = {0};
+  ir_graph *tg = training_graph(g, loss, params, nparams, opt, &d);
+  if (!tg && err) *err = message("kl_compile_train: %s%s", d.msg, NULL);
+  return tg;
+}
+
+kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *params, int nparams,
+                                const kl_optim_opts *opt, const kl_compile_opts *copts,
+                                char **err) {
+  ir_graph *tg = kl_train_graph(g, loss, params, nparams, opt, err);
+  if (!tg) return NULL;
+  kl_compile_opts co = copts ? *copts : (kl_compile_opts){.backend = KL_BACKEND_REF};
+  co.training = true;
+  kl_train_step *s = calloc(1, sizeof *s);
+  if (!s) {
+    ir_graph_destroy(tg);
+    return NULL;
+  }
+  s->g = tg;
+  const ir_type *lt = &tg->nodes[loss]->type;
+  s->f64 = lt->dtype == IR_F64;
+  s->loss = kl_tensor_create(s->f64 ? KL_TENSOR_F64 : KL_TENSOR_F32, 0, NULL);
+  char *cerr = NULL;
+  if (s->loss) s->p = kl_compile(tg, &co, &cerr);
+  if (!s->p) {
+    if (err) *err = message("kl_compile_train: %s%s", cerr ? cerr : "out of memory", NULL);
+    free(cerr);
+    kl_train_step_destroy(s);
+    return NULL;
+  }
+  return s;
+}
+
+void kl_train_step_destroy(kl_train_step *s) {
+  if (!s) return;
+  kl_program_destroy(s->p);
+  kl_tensor_destroy(s->loss);
+  ir_graph_destroy(s->g);
+  free(s);
+}
+
+const char *kl_train_step_run(kl_train_step *s, kl_tensor *const *inputs, int ninputs,
+                              double *loss) {
+  if (!s) return "kl_train_step_run: no train step";
+  const char *msg = kl_run_into(s->p, inputs, ninputs, &s->loss, 1);
+  if (!msg && loss) {
+    void *v = kl_tensor_data(s->loss);
+    *loss = s->f64 ? *(const double *)v : (double)*(const float *)v;
+  }
+  return msg;
+}
+
+kl_program *kl_train_step_program(kl_train_step *s) { return s ? s->p : NULL; }
+
+const struct ir_graph *kl_train_step_graph(const kl_train_step *s) { return s ? s->g : NULL; }

@@ -1,0 +1,65 @@
+/* The model registry: what `kiln models` lists and `kiln train` accepts.
+ * Planned models are listed too (marked not shipped) so the CLI can tell
+ * "not built yet" apart from a typo. */
+#include <string.h>
+
+#include "models/models.h"
+
+static const kl_model_key nw_keys[] = {
+    {"plot", "nw_kernel_fit.svg", "SVG plot of the truth, the three estimators and the data"},
+    {"heatmap", "nw_kernel_attention.svg",
+     "SVG heatmap of the trained model's attention (test x training points)"},
+    {"n_train", "50", "number of training points (2..2000)"},
+    {"w0", "rand", "initial w: a number, or rand for U[0,1) from --seed (torch.rand)"},
+    {"backend", "jit", "jit (LLVM-compiled) or ref (the reference interpreter)"},
+};
+
+static const kl_model_info models[] = {
+    {.name = "nw-kernel",
+     .summary = "Nadaraya-Watson attention pooling (d2l 11.2): one learnable kernel width",
+     .detail = "Data: n_train points x ~ U[0,5) sorted, y = 2 sin(x) + x^0.8 + N(0, 0.5^2),\n"
+               "test points 0, 0.1, ..., 4.9 against the noiseless truth (seeded by --seed).\n"
+               "Training: each training point attends to the others (leave-one-out);\n"
+               "full-batch SGD on the sum of squared errors, one step per epoch.\n"
+               "Prints the loss per epoch, the learned w and the test MSE of average\n"
+               "pooling, the Gaussian kernel and the trained kernel; writes the fit and\n"
+               "the attention heatmap as SVG.",
+     .shipped = true,
+     .epochs = 5,
+     .lr = 0.5,
+     .full_batch = true,
+     .nkeys = (int)(sizeof nw_keys / sizeof nw_keys[0]),
+     .keys = nw_keys,
+     .graph = nw_kernel_default_graph},
+    {.name = "seq2seq-attn",
+     .summary = "RNN encoder-decoder with Bahdanau attention (d2l 11.4)",
+     .detail = "",
+     .shipped = false},
+    {.name = "transformer",
+     .summary = "Transformer encoder-decoder (d2l 11.7)",
+     .detail = "",
+     .shipped = false},
+    {.name = "gpt",
+     .summary = "decoder-only character language model",
+     .detail = "",
+     .shipped = false},
+};
+
+const kl_model_info *kl_models(int *n) {
+  *n = (int)(sizeof models / sizeof models[0]);
+  return models;
+}
+
+const kl_model_info *kl_model_find(const char *name) {
+  if (!name) return NULL;
+  for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+    if (!strcmp(models[i].name, name)) return &models[i];
+  return NULL;
+}
+
+const kl_model_key *kl_model_key_find(const kl_model_info *m, const char *key) {
+  if (!m || !key) return NULL;
+  for (int i = 0; i < m->nkeys; i++)
+    if (!strcmp(m->keys[i].name, key)) return &m->keys[i];
+  return NULL;
+}

@@ -1,0 +1,185 @@
+/* `kiln train` and `kiln models` as a user meets them: nw-kernel trains in
+ * a temp dir, writes both figures, prints d2l's epoch lines and a JSON last
+ * line; bad flags, keys and models are usage errors (exit 2), planned models
+ * and failed writes are errors (exit 1) that leave no file behind. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[256];
+static char out_text[1 << 16], err_text[1 << 16];
+
+static void make_dir(void) {
+  snprintf(dir, sizeof dir, "/tmp/kiln_train_XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(void) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli_train, .init = make_dir, .fini = remove_dir, .timeout = 300);
+
+static void slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  buf[n] = 0;
+  if (f) fclose(f);
+}
+
+/* Runs `kiln ARGS` inside the temp dir; returns the exit status and leaves
+ * stdout/stderr in out_text/err_text. */
+static int kiln(const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && XDG_CACHE_HOME='%s/cache' '%s' %s >'%s/.stdout' 2>'%s/.stderr'", dir, dir,
+           KILN_CLI, args, dir, dir);
+  int st = system(cmd);
+  char p[512];
+  snprintf(p, sizeof p, "%s/.stdout", dir);
+  slurp(p, out_text, sizeof out_text);
+  snprintf(p, sizeof p, "%s/.stderr", dir);
+  slurp(p, err_text, sizeof err_text);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool exists(const char *name) {
+  char p[512];
+  struct stat sb;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return stat(p, &sb) == 0 && sb.st_size > 0;
+}
+
+/* The last line of stdout as JSON (asserting it parses to an object). */
+static json_t *last_json(void) {
+  size_t n = strlen(out_text);
+  cr_assert(n > 0 && out_text[n - 1] == '\n', "stdout: %s", out_text);
+  out_text[n - 1] = 0;
+  char *last = strrchr(out_text, '\n');
+  last = last ? last + 1 : out_text;
+  json_error_t e;
+  json_t *j = json_loads(last, 0, &e);
+  cr_assert_not_null(j, "last line is not JSON (%s): %s", e.text, last);
+  cr_assert(json_is_object(j));
+  out_text[n - 1] = '\n';
+  return j;
+}
+
+static double num(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  cr_assert(json_is_number(v), "%s is not a number", key);
+  return json_number_value(v);
+}
+
+Test(cli_train, nw_kernel_trains_and_writes_figures) {
+  cr_assert_eq(kiln("train nw-kernel --json --threads 1"), 0, "%s", err_text);
+  cr_expect(exists("nw_kernel_fit.svg"));
+  cr_expect(exists("nw_kernel_attention.svg"));
+  /* d2l's lines: the loss of each epoch, decreasing. */
+  double prev = INFINITY;
+  for (int e = 1; e <= 5; e++) {
+    char key[32];
+    snprintf(key, sizeof key, "epoch %d, loss ", e);
+    const char *p = strstr(out_text, key);
+    cr_assert_not_null(p, "no '%s' in %s", key, out_text);
+    double l = strtod(p + strlen(key), NULL);
+    cr_expect_lt(l, prev, "epoch %d loss %f", e, l);
+    prev = l;
+  }
+  json_t *j = last_json();
+  cr_expect_str_eq(json_string_value(json_object_get(j, "model")), "nw-kernel");
+  cr_expect_eq(json_integer_value(json_object_get(j, "epochs")), 5);
+  cr_expect_float_eq(num(j, "final_loss"), prev, 1e-5 * prev);
+  double w = num(j, "w"), w0 = num(j, "w0");
+  cr_expect(w0 >= 0 && w0 < 1, "w0 %f is U[0,1)", w0);
+  cr_expect(w > w0, "training sharpens the kernel: w %f from %f", w, w0);
+  json_t *mse = json_object_get(j, "test_mse");
+  cr_assert(json_is_object(mse));
+  /* The trained kernel beats average pooling on the noiseless truth. */
+  cr_expect_lt(num(mse, "parametric"), num(mse, "average"));
+  cr_expect_lt(num(mse, "gaussian"), num(mse, "average"));
+  json_decref(j);
+}
+
+Test(cli_train, backends_agree_and_settings_apply) {
+  cr_assert_eq(kiln("train nw-kernel --json --epochs 3 --lr 0.25 --seed 3 --set "
+                    "plot=a.svg,heatmap=b.svg,w0=0.5,n_train=20,backend=ref"),
+               0, "%s", err_text);
+  cr_expect(exists("a.svg") && exists("b.svg"));
+  cr_expect(!exists("nw_kernel_fit.svg"));
+  cr_expect(strstr(out_text, "20 training points"), "%s", out_text);
+  json_t *ref = last_json();
+  cr_expect_float_eq(num(ref, "w0"), 0.5, 1e-7);
+  cr_expect_eq(json_integer_value(json_object_get(ref, "epochs")), 3);
+  cr_assert_eq(kiln("train nw-kernel --json --steps 3 --lr 0.25 --seed 3 --set w0=0.5 "
+                    "--set n_train=20,plot=c.svg --set heatmap=d.svg"),
+               0, "%s", err_text);
+  json_t *jit = last_json();
+  cr_expect_float_eq(num(jit, "final_loss"), num(ref, "final_loss"), 1e-5 * num(ref, "final_loss"));
+  cr_expect_float_eq(num(jit, "w"), num(ref, "w"), 1e-5 * fabs(num(ref, "w")));
+  json_decref(ref);
+  json_decref(jit);
+}
+
+Test(cli_train, usage_errors) {
+  static const char *const cases[][2] = {
+      {"train", "which model"},
+      {"train nosuchmodel", "unknown model 'nosuchmodel'"},
+      {"train nw-kernel --bogus", "unknown option '--bogus'"},
+      {"train nw-kernel --epochs 0", "--epochs"},
+      {"train nw-kernel --epochs x", "--epochs"},
+      {"train nw-kernel --lr nan", "--lr"},
+      {"train nw-kernel --threads 0", "--threads"},
+      {"train nw-kernel --epochs 2 --steps 2", "not both"},
+      {"train nw-kernel --set embed=3", "no setting 'embed'"},
+      {"train nw-kernel --set plot", "KEY=VALUE"},
+      {"train nw-kernel --set n_train=1", "n_train"},
+      {"train nw-kernel --set backend=tpu", "backend"},
+      {"train nw-kernel --set w0=abc", "w0"},
+      {"train nw-kernel --data x.txt", "--data"},
+      {"train nw-kernel --batch 8", "--batch"},
+      {"train nw-kernel --save m.ckpt", "checkpoints"},
+      {"train nw-kernel extra", "more than one model"},
+      {"models --describe", "needs a value"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cr_expect_eq(kiln(cases[i][0]), 2, "%s: %s", cases[i][0], err_text);
+    cr_expect(strstr(err_text, cases[i][1]), "%s: %s", cases[i][0], err_text);
+  }
+  cr_expect(!exists("nw_kernel_fit.svg"), "a usage error writes nothing");
+}
+
+Test(cli_train, planned_models_and_failed_writes_exit_1) {
+  cr_expect_eq(kiln("train seq2seq-attn"), 1);
+  cr_expect(strstr(err_text, "not available yet"), "%s", err_text);
+  /* The heatmap's directory does not exist: the plot is written first, the
+   * heatmap fails, and no partial heatmap is left. */
+  cr_expect_eq(kiln("train nw-kernel --set heatmap=missing/h.svg"), 1);
+  cr_expect(strstr(err_text, "missing/h.svg"), "%s", err_text);
+  cr_expect(!exists("missing"));
+  cr_expect_eq(kiln("models --describe transformer"), 1);
+  cr_expect_eq(kiln("models --describe nosuch"), 1);
+}
+
+Test(cli_train, models_lists_and_describes) {
+  cr_assert_eq(kiln("models"), 0, "%s", err_text);
+  cr_expect(strstr(out_text, "nw-kernel"), "%s", out_text);
+  cr_expect(strstr(out_text, "planned"), "%s", out_text);
+  cr_assert_eq(kiln("models --describe nw-kernel"), 0, "%s", err_text);
+  const char *keys[] = {"plot",    "heatmap",           "n_train",    "w0",
+                        "backend", "nw_kernel_fit.svg", "--epochs 5", "--lr 0.5"};
+  for (int i = 0; i < 8; i++)
+    cr_expect(strstr(out_text, keys[i]), "%s missing: %s", keys[i], out_text);
+  cr_assert_eq(kiln("train --help"), 0);
+  cr_expect(strstr(out_text, "usage: kiln train"), "%s", out_text);
+  cr_assert_eq(kiln("--help"), 0);
+  cr_expect(strstr(out_text, "train MODEL"), "%s", out_text);
+}

@@ -1,0 +1,33 @@
+/* `kiln train`: the options every model's trainer receives, and the
+ * trainers. cmd_train parses and validates; a trainer reads its --set keys
+ * with train_get (the registry's default when not given). */
+#ifndef KILN_CLI_TRAIN_H
+#define KILN_CLI_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "models/models.h"
+
+#define TRAIN_MAX_SET 32
+
+typedef struct train_opts {
+  const kl_model_info *model;
+  int64_t epochs; /* the registry's default unless --epochs/--steps */
+  double lr;      /* the registry's default unless --lr */
+  uint64_t seed;
+  int threads; /* 0 = all cores */
+  bool json;
+  int nset;
+  struct {
+    char *key, *value; /* owned */
+  } set[TRAIN_MAX_SET];
+} train_opts;
+
+/* The value of --set key (last one wins), else the registry's default. */
+const char *train_get(const train_opts *o, const char *key);
+
+int cmd_train(int argc, char **argv);
+int train_nw_kernel(const train_opts *o);
+
+#endif
