@@ -64,9 +64,7 @@ int pass_ad_cast(pass_ad *ad, int x, ir_dtype to);
 
 /* Attribute values for pass_ad_op. Lists are copied by the node builder. */
 static inline ir_attr pass_attr_int(int64_t v) { return (ir_attr){.kind = IR_ATTR_INT, .i = v}; }
-static inline ir_attr pass_attr_float(double v) {
-  return (ir_attr){.kind = IR_ATTR_FLOAT, .f = v};
-}
+static inline ir_attr pass_attr_float(double v) { return (ir_attr){.kind = IR_ATTR_FLOAT, .f = v}; }
 static inline ir_attr pass_attr_bool(bool v) { return (ir_attr){.kind = IR_ATTR_BOOL, .b = v}; }
 static inline ir_attr pass_attr_str(const char *s) {
   return (ir_attr){.kind = IR_ATTR_STR, .s = s};
@@ -89,7 +87,7 @@ PASS_GRAD_FN(pass_grad_select);
 PASS_GRAD_FN(pass_grad_unary); /* neg abs relu exp log tanh sigmoid sqrt rsqrt sin cos gelu */
 PASS_GRAD_FN(pass_grad_cast);
 PASS_GRAD_FN(pass_grad_dropout);
-PASS_GRAD_FN(pass_grad_reduce); /* sum mean reduce_max */
+PASS_GRAD_FN(pass_grad_reduce);  /* sum mean reduce_max */
 PASS_GRAD_FN(pass_grad_softmax); /* softmax log_softmax */
 PASS_GRAD_FN(pass_grad_layernorm);
 PASS_GRAD_FN(pass_grad_reshape);
