@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/kiln_run.h"
+#include "bench/bench_util.h"
 #include "driver/kiln_train.h"
 #include "frontend/kiln.h"
 
@@ -62,24 +62,6 @@ int posix_memalign(void **out, size_t a, size_t n) {
 }
 static uint64_t allocations(void) { return atomic_load(&nalloc); }
 #endif
-
-/* ---- timing ------------------------------------------------------------------ */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void fill(float *p, int64_t n, uint32_t s, float scale) {
   for (int64_t i = 0; i < n; i++) {

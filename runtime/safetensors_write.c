@@ -1,17 +1,14 @@
 /* safetensors writer. The header is built with jansson in the layout the
  * Hugging Face library writes (compact JSON, __metadata__ first, then
  * tensors with dtype/shape/data_offsets, padded with spaces to 8 bytes).
- * The file goes to PATH.tmp.XXXXXX, is fsync'ed and renamed over PATH, so
- * a crash or a full disk mid-checkpoint never leaves a torn file. */
-#include <errno.h>
-#include <fcntl.h>
+ * The file is replaced atomically (runtime/atomic_file.h), so a crash or a
+ * full disk mid-checkpoint never leaves a torn file. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "runtime/atomic_file.h"
 #include "runtime/safetensors_internal.h"
 
 /* Bytes of t's data in the file; false if its type is not writable. */
@@ -93,7 +90,14 @@ static bool write_bool(FILE *f, const uint8_t *p, size_t n) {
   return true;
 }
 
-static bool write_all(FILE *f, const rt_safetensors *st, const char *hdr) {
+typedef struct st_file {
+  const rt_safetensors *st;
+  const char *hdr;
+} st_file;
+
+static bool write_all(FILE *f, void *ctx) {
+  const rt_safetensors *st = ((const st_file *)ctx)->st;
+  const char *hdr = ((const st_file *)ctx)->hdr;
   size_t hl = strlen(hdr), pad = (8 - hl % 8) % 8;
   uint64_t n = hl + pad;
   uint8_t len8[8];
@@ -112,20 +116,7 @@ static bool write_all(FILE *f, const rt_safetensors *st, const char *hdr) {
       return false;
     }
   }
-  return fflush(f) == 0 && fsync(fileno(f)) == 0;
-}
-
-/* Makes the rename durable. Best effort: the data is already in place. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  free(dir);
+  return true;
 }
 
 bool rt_st_write(const rt_safetensors *st, const char *path, ir_diag *d) {
@@ -135,53 +126,9 @@ bool rt_st_write(const rt_safetensors *st, const char *path, ir_diag *d) {
   }
   char *hdr = make_header(st, path, d);
   if (!hdr) return false;
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-  if (!tmp) {
-    free(hdr);
-    rt_st_fail(d, "%s: out of memory", path);
-    return false;
-  }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    rt_st_fail(d, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-    free(hdr);
-    free(tmp);
-    return false;
-  }
-  /* mkstemp makes the file 0600; a checkpoint should get the mode the file
-   * it replaces had, or the usual 0644. */
-  struct stat sb;
-  mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-  (void)fchmod(fd, mode);
-  bool ok = false;
-  int err = 0;
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    err = errno;
-    close(fd);
-  } else {
-    ok = write_all(f, st, hdr);
-    if (!ok) err = errno;
-    if (fclose(f) != 0 && ok) {
-      ok = false;
-      err = errno;
-    }
-  }
-  if (!ok) {
-    rt_st_fail(d, "%s: write failed: %s", path, strerror(err ? err : EIO));
-  } else if (rename(tmp, path) != 0) {
-    ok = false;
-    rt_st_fail(d, "%s: cannot replace it with %s: %s", path, tmp, strerror(errno));
-  }
-  if (!ok) {
-    unlink(tmp);
-  } else {
-    sync_dir(path);
-  }
+  st_file sf = {st, hdr};
+  bool ok = rt_atomic_write(path, write_all, &sf, d);
+  if (!ok && d) d->line = d->col = 0; /* as rt_st_fail leaves it */
   free(hdr);
-  free(tmp);
   return ok;
 }

@@ -1,16 +1,13 @@
 /* The plumbing under the SVG writers: the text buffer, XML escaping that
  * also repairs invalid UTF-8 (a token from a corrupt file must not make the
  * whole figure unreadable), 1-2-5 axis ticks, and the atomic file write. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "runtime/atomic_file.h"
 #include "runtime/svg_internal.h"
 
 static bool grow(svg_buf *b, size_t extra) {
@@ -156,17 +153,14 @@ void svg_tick_label(const svg_axis *a, double v, char *buf, size_t len) {
   snprintf(buf, len, "%.*f", a->decimals, v);
 }
 
-/* Makes the rename durable. Best effort: the data is already in place. */
-static void sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  free(dir);
+typedef struct text_span {
+  const char *text;
+  size_t len;
+} text_span;
+
+static bool fill_text(FILE *f, void *ctx) {
+  const text_span *t = ctx;
+  return fwrite(t->text, 1, t->len, f) == t->len;
 }
 
 bool rt_write_file_atomic(const char *path, const char *text, size_t len, ir_diag *d) {
@@ -174,47 +168,6 @@ bool rt_write_file_atomic(const char *path, const char *text, size_t len, ir_dia
     ir_diag_set(d, "write: needs a path and a text");
     return false;
   }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-  if (!tmp) {
-    ir_diag_set(d, "%s: out of memory", path);
-    return false;
-  }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    ir_diag_set(d, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-    free(tmp);
-    return false;
-  }
-  /* mkstemp makes the file 0600; a figure gets the replaced file's mode or
-   * the usual 0644. */
-  struct stat sb;
-  mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-  (void)fchmod(fd, mode);
-  int err = 0;
-  size_t off = 0;
-  while (off < len && !err) {
-    ssize_t w = write(fd, text + off, len - off);
-    if (w < 0 && errno != EINTR) err = errno;
-    if (w > 0) off += (size_t)w;
-  }
-  if (!err && fsync(fd) != 0) err = errno;
-  if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) {
-    ir_diag_set(d, "%s: cannot replace it with %s: %s", path, tmp, strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return false;
-  }
-  if (err) {
-    ir_diag_set(d, "%s: write failed: %s", path, strerror(err));
-    unlink(tmp);
-    free(tmp);
-    return false;
-  }
-  sync_dir(path);
-  free(tmp);
-  return true;
+  text_span t = {text, len};
+  return rt_atomic_write(path, fill_text, &t, d);
 }

@@ -7,82 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/safetensors.h"
+#include "tests/support/cli_run.h"
 
-static char dir[256];
-static char out_text[1 << 16], err_text[1 << 16];
+static void make_dir(void) { test_dir_make("kiln_cli"); }
 
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/kiln_cli_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
+TestSuite(cli, .init = make_dir, .fini = test_dir_remove);
 
-static void remove_dir(void) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(cli, .init = make_dir, .fini = remove_dir);
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-/* Runs `kiln ARGS` with the shell (ARGS may use $D for the temp dir);
- * returns the exit status and leaves stdout/stderr in out_text/err_text. */
-static int kiln(const char *args) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && D='%s' && XDG_CACHE_HOME=\"$D/cache\" '%s' %s >'%s/stdout' 2>'%s/stderr'",
-           KILN_SOURCE_DIR, dir, KILN_CLI, args, dir, dir);
-  int st = system(cmd);
-  char p[512];
-  snprintf(p, sizeof p, "%s/stdout", dir);
-  slurp(p, out_text, sizeof out_text);
-  snprintf(p, sizeof p, "%s/stderr", dir);
-  slurp(p, err_text, sizeof err_text);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_text(const char *name, const char *text) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  FILE *f = fopen(p, "w");
-  cr_assert_not_null(f);
-  fputs(text, f);
-  fclose(f);
-}
-
-static bool exists(const char *name) {
-  char p[512];
-  struct stat sb;
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  return stat(p, &sb) == 0;
-}
+/* Runs `kiln ARGS` in the source tree (ARGS may use $D for the temp dir). */
+static int kiln(const char *args) { return cli_run(KILN_CLI, KILN_SOURCE_DIR, args); }
 
 Test(cli, help_and_usage_errors) {
   cr_expect_eq(kiln("--help"), 0);
-  cr_expect(strstr(out_text, "usage: kiln"));
+  cr_expect(strstr(test_out, "usage: kiln"));
   cr_expect_eq(kiln(""), 2);
   cr_expect_eq(kiln("frobnicate"), 2);
-  cr_expect(strstr(err_text, "unknown command 'frobnicate'"), "%s", err_text);
+  cr_expect(strstr(test_err, "unknown command 'frobnicate'"), "%s", test_err);
   const char *cmds[] = {"run", "dump-ir", "models", "passes"};
   for (int i = 0; i < 4; i++) {
     char a[64];
     snprintf(a, sizeof a, "%s --help", cmds[i]);
     cr_expect_eq(kiln(a), 0, "%s", a);
-    cr_expect(strstr(out_text, "usage: kiln"), "%s: %s", a, out_text);
+    cr_expect(strstr(test_out, "usage: kiln"), "%s: %s", a, test_out);
   }
   cr_expect_eq(kiln("run"), 2);
   cr_expect_eq(kiln("run examples/attention.kir --bogus"), 2);
-  cr_expect(strstr(err_text, "unknown option '--bogus'"), "%s", err_text);
+  cr_expect(strstr(test_err, "unknown option '--bogus'"), "%s", test_err);
   cr_expect_eq(kiln("run examples/attention.kir --backend tpu"), 2);
   cr_expect_eq(kiln("run examples/attention.kir --seed"), 2);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --after nosuchpass"), 2);
@@ -90,68 +42,68 @@ Test(cli, help_and_usage_errors) {
 
 Test(cli, unbuilt_features_say_so) {
   cr_expect_eq(kiln("train seq2seq-attn"), 1);
-  cr_expect(strstr(err_text, "not available yet"), "%s", err_text);
+  cr_expect(strstr(test_err, "not available yet"), "%s", test_err);
 }
 
 /* dump-ir --train prints the training step (gradients, the SGD update as an
  * assign) of a shipped model, and the text parses back; a graph without
  * parameters has nothing to train. */
 Test(cli, dump_ir_train) {
-  cr_assert_eq(kiln("dump-ir nw-kernel --train"), 0, "%s", err_text);
-  cr_expect(strstr(out_text, "softmax(") && strstr(out_text, "assign(%w, "), "%s", out_text);
-  write_text("train.kir", out_text);
-  char *first = strdup(out_text), args[512];
-  snprintf(args, sizeof args, "dump-ir %s/train.kir --stage input", dir);
-  cr_expect_eq(kiln(args), 0, "%s", err_text);
-  cr_expect_str_eq(out_text, first);
+  cr_assert_eq(kiln("dump-ir nw-kernel --train"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "softmax(") && strstr(test_out, "assign(%w, "), "%s", test_out);
+  test_write_text("train.kir", test_out);
+  char *first = strdup(test_out), args[512];
+  snprintf(args, sizeof args, "dump-ir %s/train.kir --stage input", test_dir);
+  cr_expect_eq(kiln(args), 0, "%s", test_err);
+  cr_expect_str_eq(test_out, first);
   free(first);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --train"), 1);
-  cr_expect(strstr(err_text, "no trainable parameter"), "%s", err_text);
+  cr_expect(strstr(test_err, "no trainable parameter"), "%s", test_err);
   cr_expect_eq(kiln("dump-ir no-such-model"), 1);
 }
 
 Test(cli, jit_is_the_default_and_matches_ref) {
-  cr_assert_eq(kiln("run examples/attention.kir --no-cache --time"), 0, "%s", err_text);
-  cr_expect(strstr(err_text, "compile ") && strstr(err_text, "run "), "%s", err_text);
+  cr_assert_eq(kiln("run examples/attention.kir --no-cache --time"), 0, "%s", test_err);
+  cr_expect(strstr(test_err, "compile ") && strstr(test_err, "run "), "%s", test_err);
   static char jit[1 << 14];
-  strcpy(jit, out_text);
-  cr_assert_eq(kiln("run examples/attention.kir --backend ref"), 0, "%s", err_text);
-  cr_expect_str_eq(jit, out_text); /* printed with 6 significant digits */
+  strcpy(jit, test_out);
+  cr_assert_eq(kiln("run examples/attention.kir --backend ref"), 0, "%s", test_err);
+  cr_expect_str_eq(jit, test_out); /* printed with 6 significant digits */
   cr_expect_eq(kiln("run examples/attention.kir --threads 0"), 2);
-  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage llvm"), 0, "%s", err_text);
-  cr_expect(strstr(out_text, "define void @kiln_step(ptr"), "%.300s", out_text);
-  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage asm"), 0, "%s", err_text);
-  cr_expect(strstr(out_text, "kiln_step:"), "%.300s", out_text);
+  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage llvm"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "define void @kiln_step(ptr"), "%.300s", test_out);
+  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage asm"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "kiln_step:"), "%.300s", test_out);
 }
 
 Test(cli, passes_and_models) {
   cr_expect_eq(kiln("passes"), 0);
-  cr_expect(strstr(out_text, "verify"), "%s", out_text);
+  cr_expect(strstr(test_out, "verify"), "%s", test_out);
   cr_expect_eq(kiln("models"), 0);
   cr_expect_eq(kiln("models --describe transformer"), 1);
 }
 
 Test(cli, dump_ir_parses_back_to_itself) {
   static char a[8192];
-  cr_assert_eq(kiln("dump-ir examples/attention.kir"), 0, "%s", err_text);
-  strcpy(a, out_text);
-  write_text("a.kir", a);
-  cr_assert_eq(kiln("dump-ir \"$D/a.kir\""), 0, "%s", err_text);
+  cr_assert_eq(kiln("dump-ir examples/attention.kir"), 0, "%s", test_err);
+  strcpy(a, test_out);
+  test_write_text("a.kir", a);
+  cr_assert_eq(kiln("dump-ir \"$D/a.kir\""), 0, "%s", test_err);
   cr_expect(strstr(a, "graph @attention(%q: f32[2,4,8]"), "%s", a);
   cr_expect(strstr(a, "sequence_mask(%sc, %len) {value = -1000000.0} : f32[2,4,6]"), "%s", a);
-  cr_expect_str_eq(out_text, a);
+  cr_expect_str_eq(test_out, a);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --stage input"), 0);
-  cr_expect_str_eq(out_text, a);
+  cr_expect_str_eq(test_out, a);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --format dot"), 0);
-  cr_expect(strstr(out_text, "digraph \"attention\""), "%s", out_text);
-  cr_expect(strstr(out_text, "n1 -> n4;"), "%s", out_text); /* %k feeds the transpose */
+  cr_expect(strstr(test_out, "digraph \"attention\""), "%s", test_out);
+  cr_expect(strstr(test_out, "n1 -> n4;"), "%s", test_out); /* %k feeds the transpose */
 }
 
 Test(cli, run_writes_outputs_and_prints) {
   cr_assert_eq(kiln("run examples/attention.kir --outputs \"$D/out.safetensors\""), 0, "%s",
-               err_text);
+               test_err);
   char p[512];
-  snprintf(p, sizeof p, "%s/out.safetensors", dir);
+  snprintf(p, sizeof p, "%s/out.safetensors", test_dir);
   ir_diag d = {0};
   rt_safetensors *st = rt_st_read(p, &d);
   cr_assert_not_null(st, "%s", d.msg);
@@ -162,23 +114,24 @@ Test(cli, run_writes_outputs_and_prints) {
   cr_expect(ir_type_eq(&o->type, &want));
   rt_st_destroy(st);
   cr_expect_eq(kiln("run examples/attention.kir"), 0);
-  cr_expect(strstr(out_text, "out0: f32[2,4,8] = ["), "%s", out_text);
+  cr_expect(strstr(test_out, "out0: f32[2,4,8] = ["), "%s", test_out);
 }
 
 Test(cli, malformed_graph_names_line_and_col_and_writes_nothing) {
-  write_text("bad.kir", "graph @g(%x: f32[2]) {\n  %y = nosuchop(%x) : f32[2]\n  return %y\n}\n");
+  test_write_text("bad.kir",
+                  "graph @g(%x: f32[2]) {\n  %y = nosuchop(%x) : f32[2]\n  return %y\n}\n");
   cr_expect_eq(kiln("run \"$D/bad.kir\" --outputs \"$D/o.safetensors\""), 1);
-  cr_expect(strstr(err_text, "bad.kir:2:8:"), "%s", err_text);
-  cr_expect(strstr(err_text, "nosuchop"), "%s", err_text);
-  cr_expect(!exists("o.safetensors"));
+  cr_expect(strstr(test_err, "bad.kir:2:8:"), "%s", test_err);
+  cr_expect(strstr(test_err, "nosuchop"), "%s", test_err);
+  cr_expect(!test_exists("o.safetensors"));
   cr_expect_eq(kiln("dump-ir \"$D/bad.kir\""), 1);
   cr_expect_eq(kiln("run \"$D/missing.kir\""), 1);
-  cr_expect(strstr(err_text, "cannot open"), "%s", err_text);
+  cr_expect(strstr(test_err, "cannot open"), "%s", test_err);
 }
 
 static void write_inputs(const char *name, const char *tensor, ir_type t) {
   char p[512];
-  snprintf(p, sizeof p, "%s/%s", dir, name);
+  snprintf(p, sizeof p, "%s/%s", test_dir, name);
   rt_safetensors *st = rt_st_create();
   rt_tensor *x = rt_tensor_create(&t);
   ir_diag d = {0};
@@ -194,40 +147,40 @@ Test(cli, bad_inputs_are_named_and_write_nothing) {
   cr_expect_eq(kiln("run examples/attention.kir --inputs \"$D/wrongname.safetensors\" "
                     "--outputs \"$D/o.safetensors\""),
                1);
-  cr_expect(strstr(err_text, "tensor 'query' is neither an input nor a parameter"), "%s", err_text);
-  cr_expect(strstr(err_text, "q, k, v, len"), "%s", err_text);
+  cr_expect(strstr(test_err, "tensor 'query' is neither an input nor a parameter"), "%s", test_err);
+  cr_expect(strstr(test_err, "q, k, v, len"), "%s", test_err);
   write_inputs("wrongshape.safetensors", "q", ir_type_make(IR_F32, 2, bad));
   cr_expect_eq(kiln("run examples/attention.kir --inputs \"$D/wrongshape.safetensors\" "
                     "--outputs \"$D/o.safetensors\""),
                1);
-  cr_expect(strstr(err_text, "tensor 'q' is f32[2,4], but input %q of @attention is f32[2,4,8]"),
-            "%s", err_text);
-  write_text("trunc.safetensors", "\x40\x00\x00");
+  cr_expect(strstr(test_err, "tensor 'q' is f32[2,4], but input %q of @attention is f32[2,4,8]"),
+            "%s", test_err);
+  test_write_text("trunc.safetensors", "\x40\x00\x00");
   cr_expect_eq(kiln("run examples/attention.kir --inputs \"$D/trunc.safetensors\" "
                     "--outputs \"$D/o.safetensors\""),
                1);
-  cr_expect(strstr(err_text, "trunc.safetensors"), "%s", err_text);
+  cr_expect(strstr(test_err, "trunc.safetensors"), "%s", test_err);
   cr_expect_eq(kiln("run examples/attention.kir --outputs \"$D/no/such/dir/o.safetensors\""), 1);
-  cr_expect(!exists("o.safetensors"));
-  cr_expect(!exists("no"));
+  cr_expect(!test_exists("o.safetensors"));
+  cr_expect(!test_exists("no"));
 }
 
 Test(cli, readme_shows_the_example_verbatim) {
   static char readme[1 << 16], example[1 << 14];
-  slurp(KILN_SOURCE_DIR "/README.md", readme, sizeof readme);
-  slurp(KILN_SOURCE_DIR "/examples/attention.c", example, sizeof example);
+  test_slurp(KILN_SOURCE_DIR "/README.md", readme, sizeof readme);
+  test_slurp(KILN_SOURCE_DIR "/examples/attention.c", example, sizeof example);
   const char *body = strstr(example, "#include <stdio.h>");
   cr_assert_not_null(body);
   cr_expect(strstr(readme, body),
             "README.md must contain examples/attention.c from its includes on");
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "'%s/bin/attention' >'%s/stdout' 2>&1", KILN_BINARY_DIR, dir);
+  snprintf(cmd, sizeof cmd, "'%s/bin/attention' >'%s/stdout' 2>&1", KILN_BINARY_DIR, test_dir);
   cr_expect_eq(system(cmd), 0);
   char p[512];
-  snprintf(p, sizeof p, "%s/stdout", dir);
-  slurp(p, out_text, sizeof out_text);
-  cr_expect(strstr(out_text, "softmax("), "%s", out_text);
-  cr_expect(strstr(out_text, "out[0,0,:3] = "), "%s", out_text);
+  snprintf(p, sizeof p, "%s/stdout", test_dir);
+  test_slurp(p, test_out, sizeof test_out);
+  cr_expect(strstr(test_out, "softmax("), "%s", test_out);
+  cr_expect(strstr(test_out, "out[0,0,:3] = "), "%s", test_out);
 }
 
 /* `kiln run` on DESIGN.md's attention graph against PyTorch: the golden file
@@ -244,12 +197,12 @@ Test(cli, run_matches_pytorch_on_the_design_attention_graph) {
     cr_assert(rt_st_add(in, names[i], t, &d), "%s", d.msg);
   }
   char p[512];
-  snprintf(p, sizeof p, "%s/in.safetensors", dir);
+  snprintf(p, sizeof p, "%s/in.safetensors", test_dir);
   cr_assert(rt_st_write(in, p, &d), "%s", d.msg);
   cr_assert_eq(kiln("run examples/attention.kir --backend ref --inputs \"$D/in.safetensors\" "
                     "--outputs \"$D/out.safetensors\""),
-               0, "%s", err_text);
-  snprintf(p, sizeof p, "%s/out.safetensors", dir);
+               0, "%s", test_err);
+  snprintf(p, sizeof p, "%s/out.safetensors", test_dir);
   rt_safetensors *out = rt_st_read(p, &d);
   cr_assert_not_null(out, "%s", d.msg);
   const rt_tensor *got = rt_st_get(out, "out0"), *want = rt_st_get(gold, "out0");

@@ -8,69 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/safetensors.h"
+#include "tests/support/cli_run.h"
 
-static char dir[256];
-static char out_text[1 << 16], err_text[1 << 16];
+static void make_dir(void) { test_dir_make("kiln_cli_grad"); }
 
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/kiln_cli_grad_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
+TestSuite(cli_grad, .init = make_dir, .fini = test_dir_remove);
 
-static void remove_dir(void) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(cli_grad, .init = make_dir, .fini = remove_dir);
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-/* Runs `kiln ARGS` in the temp dir; returns the exit status. */
-static int kiln(const char *args) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && XDG_CACHE_HOME='%s/cache' '%s' %s >'%s/stdout' 2>'%s/stderr'", dir, dir,
-           KILN_CLI, args, dir, dir);
-  int st = system(cmd);
-  char p[512];
-  snprintf(p, sizeof p, "%s/stdout", dir);
-  slurp(p, out_text, sizeof out_text);
-  snprintf(p, sizeof p, "%s/stderr", dir);
-  slurp(p, err_text, sizeof err_text);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_text(const char *name, const char *text) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  FILE *f = fopen(p, "w");
-  cr_assert_not_null(f);
-  fputs(text, f);
-  fclose(f);
-}
-
-static bool exists(const char *name) {
-  char p[512];
-  struct stat sb;
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  return stat(p, &sb) == 0;
-}
+/* Runs `kiln ARGS` in the temp dir. */
+static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
 
 static rt_safetensors *read_st(const char *name) {
   char p[512];
   ir_diag d = {0};
-  snprintf(p, sizeof p, "%s/%s", dir, name);
+  snprintf(p, sizeof p, "%s/%s", test_dir, name);
   rt_safetensors *st = rt_st_read(p, &d);
   cr_assert(st, "%s", d.msg);
   return st;
@@ -89,7 +42,7 @@ static void write_inputs(const char *file, int n, const char *const *names, cons
     rt_tensor_destroy(x);
   }
   char p[512];
-  snprintf(p, sizeof p, "%s/%s", dir, file);
+  snprintf(p, sizeof p, "%s/%s", test_dir, file);
   cr_assert(rt_st_write(st, p, &d), "%s", d.msg);
   rt_st_destroy(st);
 }
@@ -115,7 +68,7 @@ static const char prod_kir[] = "graph @prod(%x: f32[3], %y: f32[3], %n: i32[3]) 
 /* out0 = x w tanh(y): d/dx = w tanh(y), d/dw = x tanh(y),
  * d/dy = x w (1 - tanh(y)^2) */
 Test(cli_grad, hand_computed_gradients_on_both_backends) {
-  write_text("prod.kir", prod_kir);
+  test_write_text("prod.kir", prod_kir);
   const float v[3][3] = {{1, 2, 3}, {0.5f, -1, 2}, {2, 0.25f, -1}};
   write_inputs("in.safetensors", 3, (const char *const[]){"x", "y", "w"}, v);
   double out0[3], gx[3], gw[3], gy[3];
@@ -133,7 +86,7 @@ Test(cli_grad, hand_computed_gradients_on_both_backends) {
              "grad prod.kir --wrt y,x,w --inputs in.safetensors --outputs out.safetensors "
              "--backend %s",
              backends[b]);
-    cr_assert_eq(kiln(args), 0, "%s: %s", backends[b], err_text);
+    cr_assert_eq(kiln(args), 0, "%s: %s", backends[b], test_err);
     rt_safetensors *st = read_st("out.safetensors");
     cr_expect_eq(rt_st_count(st), 4, "out0 and three gradients");
     expect_tensor(st, "out0", out0, 3, 1e-6);
@@ -143,22 +96,22 @@ Test(cli_grad, hand_computed_gradients_on_both_backends) {
     rt_st_destroy(st);
   }
   /* without --outputs the results are printed */
-  cr_assert_eq(kiln("grad prod.kir --wrt w --inputs in.safetensors"), 0, "%s", err_text);
-  cr_expect(strstr(out_text, "out0: f32[3] = [") && strstr(out_text, "grad.w: f32[3] = ["), "%s",
-            out_text);
-  cr_expect(!strstr(out_text, "grad.x"), "%s", out_text);
+  cr_assert_eq(kiln("grad prod.kir --wrt w --inputs in.safetensors"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "out0: f32[3] = [") && strstr(test_out, "grad.w: f32[3] = ["), "%s",
+            test_out);
+  cr_expect(!strstr(test_out, "grad.x"), "%s", test_out);
 }
 
 /* Missing inputs come from the seeded RNG exactly as `kiln run` draws them:
  * d sum(x^2)/dx = 2x where x is run's out1 with the same seed. */
 Test(cli_grad, missing_inputs_match_kiln_run) {
-  write_text("sq.kir", "graph @sq(%x: f64[4]) {\n"
-                       "  %s = mul(%x, %x) : f64[4]\n"
-                       "  return %s, %x\n"
-                       "}\n");
+  test_write_text("sq.kir", "graph @sq(%x: f64[4]) {\n"
+                            "  %s = mul(%x, %x) : f64[4]\n"
+                            "  return %s, %x\n"
+                            "}\n");
   cr_assert_eq(kiln("run sq.kir --seed 9 --backend ref --outputs run.safetensors"), 0, "%s",
-               err_text);
-  cr_assert_eq(kiln("grad sq.kir --wrt x --seed 9 --outputs grad.safetensors"), 0, "%s", err_text);
+               test_err);
+  cr_assert_eq(kiln("grad sq.kir --wrt x --seed 9 --outputs grad.safetensors"), 0, "%s", test_err);
   rt_safetensors *r = read_st("run.safetensors"), *g = read_st("grad.safetensors");
   const rt_tensor *x = rt_st_get(r, "out1");
   cr_assert(x);
@@ -175,35 +128,35 @@ Test(cli_grad, missing_inputs_match_kiln_run) {
 }
 
 Test(cli_grad, errors_exit_1_without_output) {
-  write_text("prod.kir", prod_kir);
-  write_text("nd.kir", "graph @nd(%x: f32[3]) {\n"
-                       "  %dg = gelu_deriv(%x) : f32[3]\n"
-                       "  %y = mul(%dg, %x) : f32[3]\n"
-                       "  return %y\n"
-                       "}\n");
+  test_write_text("prod.kir", prod_kir);
+  test_write_text("nd.kir", "graph @nd(%x: f32[3]) {\n"
+                            "  %dg = gelu_deriv(%x) : f32[3]\n"
+                            "  %y = mul(%dg, %x) : f32[3]\n"
+                            "  return %y\n"
+                            "}\n");
   cr_expect_eq(kiln("grad prod.kir --wrt q --outputs o.safetensors"), 1);
-  cr_expect(strstr(err_text, "'q'") && strstr(err_text, "x, y, n") && strstr(err_text, "w"), "%s",
-            err_text);
+  cr_expect(strstr(test_err, "'q'") && strstr(test_err, "x, y, n") && strstr(test_err, "w"), "%s",
+            test_err);
   cr_expect_eq(kiln("grad prod.kir --wrt x,n --outputs o.safetensors"), 1);
-  cr_expect(strstr(err_text, "'n'") && strstr(err_text, "i32[3]"), "%s", err_text);
+  cr_expect(strstr(test_err, "'n'") && strstr(test_err, "i32[3]"), "%s", test_err);
   cr_expect_eq(kiln("grad nd.kir --wrt x --outputs o.safetensors"), 1);
-  cr_expect(strstr(err_text, "%dg") && strstr(err_text, "gelu_deriv"), "%s", err_text);
+  cr_expect(strstr(test_err, "%dg") && strstr(test_err, "gelu_deriv"), "%s", test_err);
   cr_expect_eq(kiln("grad missing.kir --wrt x --outputs o.safetensors"), 1);
-  write_text("bad.safetensors", "not a safetensors file");
+  test_write_text("bad.safetensors", "not a safetensors file");
   cr_expect_eq(kiln("grad prod.kir --wrt x --inputs bad.safetensors --outputs o.safetensors"), 1);
-  cr_expect(!exists("o.safetensors"), "an output file was left after a failure");
+  cr_expect(!test_exists("o.safetensors"), "an output file was left after a failure");
 }
 
 Test(cli_grad, usage_errors_exit_2) {
-  write_text("prod.kir", prod_kir);
+  test_write_text("prod.kir", prod_kir);
   cr_expect_eq(kiln("grad --help"), 0);
-  cr_expect(strstr(out_text, "usage: kiln grad"), "%s", out_text);
+  cr_expect(strstr(test_out, "usage: kiln grad"), "%s", test_out);
   cr_expect_eq(kiln("grad prod.kir"), 2);
-  cr_expect(strstr(err_text, "--wrt"), "%s", err_text);
+  cr_expect(strstr(test_err, "--wrt"), "%s", test_err);
   cr_expect_eq(kiln("grad --wrt x"), 2);
   cr_expect_eq(kiln("grad prod.kir --wrt x,,y"), 2);
   cr_expect_eq(kiln("grad prod.kir --wrt x,x"), 2);
   cr_expect_eq(kiln("grad prod.kir --wrt x --backend gpu"), 2);
   cr_expect_eq(kiln("grad prod.kir --wrt x --bogus"), 2);
-  cr_expect(!exists("o.safetensors"));
+  cr_expect(!test_exists("o.safetensors"));
 }

@@ -9,67 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[256];
-static char out_text[1 << 16], err_text[1 << 16];
+#include "tests/support/cli_run.h"
 
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/kiln_train_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
+static void make_dir(void) { test_dir_make("kiln_train"); }
 
-static void remove_dir(void) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+TestSuite(cli_train, .init = make_dir, .fini = test_dir_remove, .timeout = 300);
 
-TestSuite(cli_train, .init = make_dir, .fini = remove_dir, .timeout = 300);
+/* Runs `kiln ARGS` inside the temp dir. */
+static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
 
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-/* Runs `kiln ARGS` inside the temp dir; returns the exit status and leaves
- * stdout/stderr in out_text/err_text. */
-static int kiln(const char *args) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && XDG_CACHE_HOME='%s/cache' '%s' %s >'%s/.stdout' 2>'%s/.stderr'", dir, dir,
-           KILN_CLI, args, dir, dir);
-  int st = system(cmd);
-  char p[512];
-  snprintf(p, sizeof p, "%s/.stdout", dir);
-  slurp(p, out_text, sizeof out_text);
-  snprintf(p, sizeof p, "%s/.stderr", dir);
-  slurp(p, err_text, sizeof err_text);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static bool exists(const char *name) {
-  char p[512];
-  struct stat sb;
-  snprintf(p, sizeof p, "%s/%s", dir, name);
-  return stat(p, &sb) == 0 && sb.st_size > 0;
-}
+/* A figure counts only when it has content. */
+static bool exists(const char *name) { return test_file_size(name) > 0; }
 
 /* The last line of stdout as JSON (asserting it parses to an object). */
 static json_t *last_json(void) {
-  size_t n = strlen(out_text);
-  cr_assert(n > 0 && out_text[n - 1] == '\n', "stdout: %s", out_text);
-  out_text[n - 1] = 0;
-  char *last = strrchr(out_text, '\n');
-  last = last ? last + 1 : out_text;
+  size_t n = strlen(test_out);
+  cr_assert(n > 0 && test_out[n - 1] == '\n', "stdout: %s", test_out);
+  test_out[n - 1] = 0;
+  char *last = strrchr(test_out, '\n');
+  last = last ? last + 1 : test_out;
   json_error_t e;
   json_t *j = json_loads(last, 0, &e);
   cr_assert_not_null(j, "last line is not JSON (%s): %s", e.text, last);
   cr_assert(json_is_object(j));
-  out_text[n - 1] = '\n';
+  test_out[n - 1] = '\n';
   return j;
 }
 
@@ -80,7 +45,7 @@ static double num(json_t *o, const char *key) {
 }
 
 Test(cli_train, nw_kernel_trains_and_writes_figures) {
-  cr_assert_eq(kiln("train nw-kernel --json --threads 1"), 0, "%s", err_text);
+  cr_assert_eq(kiln("train nw-kernel --json --threads 1"), 0, "%s", test_err);
   cr_expect(exists("nw_kernel_fit.svg"));
   cr_expect(exists("nw_kernel_attention.svg"));
   /* d2l's lines: the loss of each epoch, decreasing. */
@@ -88,8 +53,8 @@ Test(cli_train, nw_kernel_trains_and_writes_figures) {
   for (int e = 1; e <= 5; e++) {
     char key[32];
     snprintf(key, sizeof key, "epoch %d, loss ", e);
-    const char *p = strstr(out_text, key);
-    cr_assert_not_null(p, "no '%s' in %s", key, out_text);
+    const char *p = strstr(test_out, key);
+    cr_assert_not_null(p, "no '%s' in %s", key, test_out);
     double l = strtod(p + strlen(key), NULL);
     cr_expect_lt(l, prev, "epoch %d loss %f", e, l);
     prev = l;
@@ -112,16 +77,16 @@ Test(cli_train, nw_kernel_trains_and_writes_figures) {
 Test(cli_train, backends_agree_and_settings_apply) {
   cr_assert_eq(kiln("train nw-kernel --json --epochs 3 --lr 0.25 --seed 3 --set "
                     "plot=a.svg,heatmap=b.svg,w0=0.5,n_train=20,backend=ref"),
-               0, "%s", err_text);
+               0, "%s", test_err);
   cr_expect(exists("a.svg") && exists("b.svg"));
   cr_expect(!exists("nw_kernel_fit.svg"));
-  cr_expect(strstr(out_text, "20 training points"), "%s", out_text);
+  cr_expect(strstr(test_out, "20 training points"), "%s", test_out);
   json_t *ref = last_json();
   cr_expect_float_eq(num(ref, "w0"), 0.5, 1e-7);
   cr_expect_eq(json_integer_value(json_object_get(ref, "epochs")), 3);
   cr_assert_eq(kiln("train nw-kernel --json --steps 3 --lr 0.25 --seed 3 --set w0=0.5 "
                     "--set n_train=20,plot=c.svg --set heatmap=d.svg"),
-               0, "%s", err_text);
+               0, "%s", test_err);
   json_t *jit = last_json();
   cr_expect_float_eq(num(jit, "final_loss"), num(ref, "final_loss"), 1e-5 * num(ref, "final_loss"));
   cr_expect_float_eq(num(jit, "w"), num(ref, "w"), 1e-5 * fabs(num(ref, "w")));
@@ -151,35 +116,35 @@ Test(cli_train, usage_errors) {
       {"models --describe", "needs a value"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    cr_expect_eq(kiln(cases[i][0]), 2, "%s: %s", cases[i][0], err_text);
-    cr_expect(strstr(err_text, cases[i][1]), "%s: %s", cases[i][0], err_text);
+    cr_expect_eq(kiln(cases[i][0]), 2, "%s: %s", cases[i][0], test_err);
+    cr_expect(strstr(test_err, cases[i][1]), "%s: %s", cases[i][0], test_err);
   }
   cr_expect(!exists("nw_kernel_fit.svg"), "a usage error writes nothing");
 }
 
 Test(cli_train, planned_models_and_failed_writes_exit_1) {
   cr_expect_eq(kiln("train seq2seq-attn"), 1);
-  cr_expect(strstr(err_text, "not available yet"), "%s", err_text);
+  cr_expect(strstr(test_err, "not available yet"), "%s", test_err);
   /* The heatmap's directory does not exist: the plot is written first, the
    * heatmap fails, and no partial heatmap is left. */
   cr_expect_eq(kiln("train nw-kernel --set heatmap=missing/h.svg"), 1);
-  cr_expect(strstr(err_text, "missing/h.svg"), "%s", err_text);
+  cr_expect(strstr(test_err, "missing/h.svg"), "%s", test_err);
   cr_expect(!exists("missing"));
   cr_expect_eq(kiln("models --describe transformer"), 1);
   cr_expect_eq(kiln("models --describe nosuch"), 1);
 }
 
 Test(cli_train, models_lists_and_describes) {
-  cr_assert_eq(kiln("models"), 0, "%s", err_text);
-  cr_expect(strstr(out_text, "nw-kernel"), "%s", out_text);
-  cr_expect(strstr(out_text, "planned"), "%s", out_text);
-  cr_assert_eq(kiln("models --describe nw-kernel"), 0, "%s", err_text);
+  cr_assert_eq(kiln("models"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "nw-kernel"), "%s", test_out);
+  cr_expect(strstr(test_out, "planned"), "%s", test_out);
+  cr_assert_eq(kiln("models --describe nw-kernel"), 0, "%s", test_err);
   const char *keys[] = {"plot",    "heatmap",           "n_train",    "w0",
                         "backend", "nw_kernel_fit.svg", "--epochs 5", "--lr 0.5"};
   for (int i = 0; i < 8; i++)
-    cr_expect(strstr(out_text, keys[i]), "%s missing: %s", keys[i], out_text);
+    cr_expect(strstr(test_out, keys[i]), "%s missing: %s", keys[i], test_out);
   cr_assert_eq(kiln("train --help"), 0);
-  cr_expect(strstr(out_text, "usage: kiln train"), "%s", out_text);
+  cr_expect(strstr(test_out, "usage: kiln train"), "%s", test_out);
   cr_assert_eq(kiln("--help"), 0);
-  cr_expect(strstr(out_text, "train MODEL"), "%s", out_text);
+  cr_expect(strstr(test_out, "train MODEL"), "%s", test_out);
 }

@@ -3,7 +3,6 @@
  * with respect to every float argument; the gradient graph runs on the
  * reference interpreter and on the JIT, and out0 plus every grad.NAME must
  * match torch.autograd's gradient of sum(out0). */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,76 +22,27 @@ static const golden_tol ref_tol = {
     .rtol32 = 1e-5, .atol32 = 1e-6, .rtol64 = 1e-10, .atol64 = 1e-12};
 static const golden_tol jit_tol = {.rtol32 = 1e-4, .atol32 = 1e-5, .rtol64 = 1e-9, .atol64 = 1e-11};
 
-static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
-
-static int list_cases(golden_case **out) {
-  *out = NULL;
-  DIR *dir = opendir(GRADS_DIR);
-  if (!dir) return 0;
-  int n = 0, cap = 0;
-  golden_case *v = NULL;
-  struct dirent *e;
-  while ((e = readdir(dir))) {
-    size_t len = strlen(e->d_name);
-    if (len <= 4 || strcmp(e->d_name + len - 4, ".kir") != 0 || len - 4 >= 128) continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 128;
-      golden_case *grown = realloc(v, (size_t)cap * sizeof *v);
-      if (!grown) break;
-      v = grown;
-    }
-    memcpy(v[n].name, e->d_name, len - 4);
-    v[n].name[len - 4] = 0;
-    n++;
-  }
-  closedir(dir);
-  if (n) qsort(v, (size_t)n, sizeof *v, golden_case_cmp);
-  *out = v;
-  return n;
-}
-
-ParameterizedTestParameters(grad_golden, case) {
-  golden_case *v;
-  int n = list_cases(&v);
-  golden_case *params = n > 0 ? cr_malloc((size_t)n * sizeof *params) : NULL;
-  if (params) memcpy(params, v, (size_t)n * sizeof *params);
-  free(v);
-  return cr_make_param_array(golden_case, params, params ? (size_t)n : 0, free_params);
-}
+ParameterizedTestParameters(grad_golden, case) { return golden_params_dir(GRADS_DIR); }
 
 typedef struct loaded {
-  ir_graph *g; /* forward graph plus gradients; returns out0, grads */
-  rt_safetensors *st;
-  const rt_tensor *args[16];
-  int nargs, nwrt;
+  golden_loaded c; /* c.g: the forward graph plus gradients; returns out0, grads */
+  int nwrt;
   const char *wrt_names[16];
 } loaded;
 
 static void load(const char *name, loaded *L) {
-  char path[512];
-  size_t len;
   ir_diag d = {0};
   memset(L, 0, sizeof *L);
-  snprintf(path, sizeof path, GRADS_DIR "/%s.kir", name);
-  char *text = golden_read_text(path, &len);
-  cr_assert(text, "cannot read %s", path);
-  L->g = ir_parse(text, len, path, &d);
-  free(text);
-  cr_assert(L->g, "%s: %s", name, d.msg);
-  snprintf(path, sizeof path, GRADS_DIR "/%s.safetensors", name);
-  L->st = rt_st_read(path, &d);
-  cr_assert(L->st, "%s: %s", name, d.msg);
+  golden_load_dir(GRADS_DIR, name, &L->c);
+  ir_graph *g = L->c.g;
   int ids[16], wrt[16], grads[16];
-  L->nargs = ir_graph_args(L->g, NULL);
-  cr_assert(L->nargs <= 16);
-  ir_graph_args(L->g, ids);
-  for (int i = 0; i < L->nargs; i++) {
-    const ir_node *a = L->g->nodes[ids[i]];
-    L->args[i] = rt_st_get(L->st, a->name);
-    cr_assert(L->args[i], "%s: no input '%s'", name, a->name);
+  cr_assert(L->c.nargs <= 16);
+  ir_graph_args(g, ids);
+  for (int i = 0; i < L->c.nargs; i++) {
+    const ir_node *a = g->nodes[ids[i]];
     char gname[160];
     snprintf(gname, sizeof gname, "grad.%s", a->name);
-    bool has = rt_st_get(L->st, gname) != NULL;
+    bool has = rt_st_get(L->c.st, gname) != NULL;
     cr_assert_eq(has, ir_dtype_is_float(a->type.dtype), "%s: %s %s", name,
                  has ? "unexpected" : "missing", gname);
     if (has) {
@@ -100,11 +50,11 @@ static void load(const char *name, loaded *L) {
       L->wrt_names[L->nwrt++] = a->name;
     }
   }
-  cr_assert(pass_autodiff(L->g, L->g->rets[0], L->nwrt, wrt, grads, &d), "%s: %s", name, d.msg);
-  int rets[17] = {L->g->rets[0]};
+  cr_assert(pass_autodiff(g, g->rets[0], L->nwrt, wrt, grads, &d), "%s: %s", name, d.msg);
+  int rets[17] = {g->rets[0]};
   memcpy(rets + 1, grads, (size_t)L->nwrt * sizeof *grads);
-  ir_set_returns(L->g, L->nwrt + 1, rets);
-  cr_assert(ir_verify(L->g, &d), "%s: gradient graph: %s", name, d.msg);
+  ir_set_returns(g, L->nwrt + 1, rets);
+  cr_assert(ir_verify(g, &d), "%s: gradient graph: %s", name, d.msg);
 }
 
 static void compare(const loaded *L, const char *cname, const char *backend, rt_tensor *const *got,
@@ -116,7 +66,7 @@ static void compare(const loaded *L, const char *cname, const char *backend, rt_
     else
       snprintf(ename, sizeof ename, "grad.%s", L->wrt_names[k - 1]);
     snprintf(what, sizeof what, "%s, %s vs PyTorch", ename, backend);
-    const rt_tensor *exp = rt_st_get(L->st, ename);
+    const rt_tensor *exp = rt_st_get(L->c.st, ename);
     cr_assert(exp, "%s: no %s", cname, ename);
     golden_compare(cname, what, k, got[k], exp, tol);
   }
@@ -128,7 +78,7 @@ ParameterizedTest(golden_case *c, grad_golden, case) {
   int nouts = L.nwrt + 1;
   rt_tensor *ref[17] = {0};
   ir_diag d = {0};
-  cr_assert(rt_ref_run(L.g, L.args, NULL, NULL, NULL, ref, &d), "%s: %s", c->name, d.msg);
+  cr_assert(rt_ref_run(L.c.g, L.c.args, NULL, NULL, NULL, ref, &d), "%s: %s", c->name, d.msg);
   compare(&L, c->name, "ref", ref, &ref_tol);
   for (int k = 0; k < nouts; k++)
     rt_tensor_destroy(ref[k]);
@@ -136,7 +86,7 @@ ParameterizedTest(golden_case *c, grad_golden, case) {
   kl_compile_opts o = {
       .backend = KL_BACKEND_JIT, .no_cache = true, .guard_bytes = true, .threads = 2};
   char *err = NULL;
-  kl_program *p = kl_compile(L.g, &o, &err);
+  kl_program *p = kl_compile(L.c.g, &o, &err);
   if (!p && err && strstr(err, "no JIT lowering yet")) {
     /* scatter_add / gelu_deriv lowerings land separately; the reference
      * backend above already checked this case */
@@ -145,9 +95,9 @@ ParameterizedTest(golden_case *c, grad_golden, case) {
   } else {
     cr_assert(p, "%s: JIT compile failed: %s", c->name, err);
     kl_tensor *in[16] = {0}, *out[17] = {0};
-    for (int i = 0; i < L.nargs; i++)
-      in[i] = cg_tensor_adopt(rt_tensor_clone(L.args[i]));
-    const char *msg = kl_run(p, in, L.nargs, out, nouts);
+    for (int i = 0; i < L.c.nargs; i++)
+      in[i] = cg_tensor_adopt(rt_tensor_clone(L.c.args[i]));
+    const char *msg = kl_run(p, in, L.c.nargs, out, nouts);
     cr_assert_null(msg, "%s: JIT run failed: %s", c->name, msg);
     rt_tensor *got[17] = {0};
     for (int k = 0; k < nouts; k++)
@@ -155,12 +105,11 @@ ParameterizedTest(golden_case *c, grad_golden, case) {
     compare(&L, c->name, "jit", got, &jit_tol);
     for (int k = 0; k < nouts; k++)
       kl_tensor_destroy(out[k]);
-    for (int i = 0; i < L.nargs; i++)
+    for (int i = 0; i < L.c.nargs; i++)
       kl_tensor_destroy(in[i]);
     kl_program_destroy(p);
   }
-  rt_st_destroy(L.st);
-  ir_graph_destroy(L.g);
+  golden_unload(&L.c);
 }
 
 /* Every case cases.txt names has its files (a half-regenerated directory
@@ -170,7 +119,7 @@ Test(grad_golden, cases_listed_exist) {
   char *text = golden_read_text(GRADS_DIR "/cases.txt", &len);
   cr_assert(text, "missing " GRADS_DIR "/cases.txt");
   golden_case *v;
-  int n = list_cases(&v), listed = 0;
+  int n = golden_list_dir(GRADS_DIR, &v), listed = 0;
   for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
     if (line[0] == '#' || !line[0]) continue;
     listed++;

@@ -13,23 +13,11 @@
 #include "passes/autodiff.h"
 #include "runtime/ref.h"
 #include "runtime/safetensors.h"
+#include "tests/support/golden.h"
 
-#define OPTIM_DIR KILN_SOURCE_DIR "/tests/golden/optim/"
+#define OPTIM_DIR KILN_SOURCE_DIR "/tests/golden/optim"
 
-static rt_safetensors *load(const char *name) {
-  ir_diag d = {0};
-  char path[512];
-  snprintf(path, sizeof path, OPTIM_DIR "%s.safetensors", name);
-  rt_safetensors *st = rt_st_read(path, &d);
-  cr_assert_not_null(st, "%s", d.msg);
-  return st;
-}
-
-static const rt_tensor *get(const rt_safetensors *st, const char *name) {
-  const rt_tensor *t = rt_st_get(st, name);
-  cr_assert_not_null(t, "golden tensor '%s' missing", name);
-  return t;
-}
+static rt_safetensors *load(const char *name) { return golden_st_read(OPTIM_DIR, name); }
 
 /* src converted to dtype dt (floats) or copied (integers). */
 static rt_tensor *convert(const rt_tensor *src, ir_dtype dt) {
@@ -70,7 +58,7 @@ static kl_graph *build(const loss_case *c, const rt_safetensors *st, ir_dtype dt
   kl_graph *g = kl_graph_create(c->file);
   kl_value in[3];
   for (int i = 0; i < c->ninputs; i++) {
-    const rt_tensor *t = get(st, c->inputs[i]);
+    const rt_tensor *t = golden_st_get(st, c->inputs[i]);
     kl_ints shape = {.n = t->type.rank};
     for (int k = 0; k < shape.n; k++)
       shape.v[k] = t->type.dims[k];
@@ -92,13 +80,13 @@ static void check_value(const loss_case *c, ir_dtype dt, kl_backend backend) {
   cr_assert_not_null(p, "%s", err);
   kl_tensor *in[3], *out = NULL;
   for (int i = 0; i < c->ninputs; i++) {
-    rt_tensor *t = convert(get(st, c->inputs[i]), dt);
+    rt_tensor *t = convert(golden_st_get(st, c->inputs[i]), dt);
     in[i] = kl_tensor_from((kl_tensor_dtype)t->type.dtype, t->type.rank, t->type.dims, t->data);
     rt_tensor_destroy(t);
   }
   const char *msg = kl_run(p, in, c->ninputs, &out, 1);
   cr_assert_null(msg, "%s", msg);
-  const rt_tensor *exp = get(st, "loss");
+  const rt_tensor *exp = golden_st_get(st, "loss");
   cr_assert_eq(kl_tensor_rank(out), exp->type.rank);
   rt_tensor got = {.type = exp->type, .data = kl_tensor_data(out)};
   got.type.dtype = dt;
@@ -126,9 +114,9 @@ static void check_grad(const loss_case *c, ir_dtype dt) {
   cr_assert(ir_verify(g, &d), "%s", d.msg);
   rt_tensor *args[3], *out[1] = {NULL};
   for (int i = 0; i < c->ninputs; i++)
-    args[i] = convert(get(st, c->inputs[i]), dt);
+    args[i] = convert(golden_st_get(st, c->inputs[i]), dt);
   cr_assert(rt_ref_run(g, (const rt_tensor *const *)args, NULL, NULL, NULL, out, &d), "%s", d.msg);
-  compare(c->grad, out[0], get(st, c->grad), dt);
+  compare(c->grad, out[0], golden_st_get(st, c->grad), dt);
   rt_tensor_destroy(out[0]);
   for (int i = 0; i < c->ninputs; i++)
     rt_tensor_destroy(args[i]);

@@ -16,30 +16,18 @@
 #include "passes/optimizer.h"
 #include "runtime/ref.h"
 #include "runtime/safetensors.h"
+#include "tests/support/golden.h"
 
-#define OPTIM_DIR KILN_SOURCE_DIR "/tests/golden/optim/"
+#define OPTIM_DIR KILN_SOURCE_DIR "/tests/golden/optim"
 
 /* ---- golden files ---------------------------------------------------------- */
 
-static rt_safetensors *load(const char *name) {
-  char path[512];
-  snprintf(path, sizeof path, OPTIM_DIR "%s.safetensors", name);
-  ir_diag d = {0};
-  rt_safetensors *st = rt_st_read(path, &d);
-  cr_assert_not_null(st, "%s", d.msg);
-  return st;
-}
-
-static const rt_tensor *get(const rt_safetensors *st, const char *name) {
-  const rt_tensor *t = rt_st_get(st, name);
-  cr_assert_not_null(t, "golden tensor '%s' missing", name);
-  return t;
-}
+static rt_safetensors *load(const char *name) { return golden_st_read(OPTIM_DIR, name); }
 
 static double hp(const rt_safetensors *st, const char *field) {
   char name[64];
   snprintf(name, sizeof name, "opt.%s", field);
-  return rt_get_f(get(st, name), 0);
+  return rt_get_f(golden_st_get(st, name), 0);
 }
 
 static pass_optim case_opts(const rt_safetensors *st) {
@@ -204,14 +192,14 @@ static void run_pass_case(const char *name, ir_dtype dt) {
   for (int k = 0; k < 3; k++) {
     ir_type t = wtype(k, dt);
     rt_tensor *w = store_add(&s, WNAMES[k], &t);
-    const rt_tensor *init = get(st, WNAMES[k]);
+    const rt_tensor *init = golden_st_get(st, WNAMES[k]);
     for (int64_t i = 0; i < rt_numel(w); i++)
       rt_set_f(w, i, rt_get_f(init, i));
   }
   double x[12], y[8], w1[15], b1[5], w2[10], gw[3][15];
-  to_doubles(get(st, "x"), x);
-  to_doubles(get(st, "y"), y);
-  const rt_tensor *losses = get(st, "losses");
+  to_doubles(golden_st_get(st, "x"), x);
+  to_doubles(golden_st_get(st, "y"), y);
+  const rt_tensor *losses = golden_st_get(st, "losses");
   rt_tensor *args[3];
   for (int k = 0; k < 3; k++) {
     ir_type t = wtype(k, dt);
@@ -236,7 +224,7 @@ static void run_pass_case(const char *name, ir_dtype dt) {
   for (int k = 0; k < 3; k++) {
     char fname[32];
     snprintf(fname, sizeof fname, "final.%s", WNAMES[k]);
-    const rt_tensor *exp = get(st, fname), *got = store_find(&s, WNAMES[k]);
+    const rt_tensor *exp = golden_st_get(st, fname), *got = store_find(&s, WNAMES[k]);
     for (int64_t i = 0; i < rt_numel(exp); i++)
       expect_close(fname, i, rt_get_f(got, i), rt_get_f(exp, i), tol_r(dt), tol_a(dt));
     rt_tensor_destroy(args[k]);
@@ -505,13 +493,13 @@ static void run_train_case(const char *name, ir_dtype dt, kl_backend backend) {
   kl_graph_destroy(g);
   kl_program *p = kl_train_step_program(s);
   for (int k = 0; k < 3; k++) {
-    kl_tensor *w = tensor_as(get(st, WNAMES[k]), dt);
+    kl_tensor *w = tensor_as(golden_st_get(st, WNAMES[k]), dt);
     const char *msg = kl_program_set_param(p, WNAMES[k], w);
     cr_assert_null(msg, "%s", msg);
     kl_tensor_destroy(w);
   }
-  kl_tensor *in[2] = {tensor_as(get(st, "x"), dt), tensor_as(get(st, "y"), dt)};
-  const rt_tensor *losses = get(st, "losses");
+  kl_tensor *in[2] = {tensor_as(golden_st_get(st, "x"), dt), tensor_as(golden_st_get(st, "y"), dt)};
+  const rt_tensor *losses = golden_st_get(st, "losses");
   for (int64_t step = 0; step < rt_numel(losses); step++) {
     double l = NAN;
     const char *msg = kl_train_step_run(s, in, 2, &l);
@@ -525,7 +513,7 @@ static void run_train_case(const char *name, ir_dtype dt, kl_backend backend) {
     kl_tensor *got = NULL;
     const char *msg = kl_program_get_param(p, WNAMES[k], &got);
     cr_assert_null(msg, "%s", msg);
-    const rt_tensor *exp = get(st, fname);
+    const rt_tensor *exp = golden_st_get(st, fname);
     for (int64_t i = 0; i < rt_numel(exp); i++)
       expect_close(fname, i, elem(got, dt, i), rt_get_f(exp, i), tol_r(dt), tol_a(dt));
     kl_tensor_destroy(got);

@@ -13,6 +13,7 @@
 
 #include "runtime/svg.h"
 #include "runtime/svg_internal.h"
+#include "tests/support/cli_run.h"
 
 /* ---- a structural XML check ------------------------------------------------ */
 
@@ -234,18 +235,7 @@ Test(svg, nice_axes) {
 
 /* ---- files ----------------------------------------------------------------------- */
 
-static char dir[64];
-
-static void make_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/kiln_svg_XXXXXX");
-  cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  cr_assert_eq(system(cmd), 0);
-}
+static void make_dir(void) { test_dir_make("kiln_svg"); }
 
 static int entries(const char *path) {
   DIR *dp = opendir(path);
@@ -258,13 +248,13 @@ static int entries(const char *path) {
   return n;
 }
 
-TestSuite(svg_files, .init = make_dir, .fini = remove_dir);
+TestSuite(svg_files, .init = make_dir, .fini = test_dir_remove);
 
 Test(svg_files, write_replaces_atomically) {
   rt_svg_series s = {"a", xs, xs, 5, RT_SVG_LINE};
   rt_svg_plot p = {.nseries = 1, .series = &s};
-  char path[128];
-  snprintf(path, sizeof path, "%s/fig.svg", dir);
+  char path[512];
+  snprintf(path, sizeof path, "%s/fig.svg", test_dir);
   ir_diag d = {0};
   cr_assert(rt_svg_plot_write(&p, path, &d), "%s", d.msg);
   cr_assert(rt_write_file_atomic(path, "old", 3, &d));
@@ -280,29 +270,29 @@ Test(svg_files, write_replaces_atomically) {
   struct stat sb;
   cr_assert_eq(stat(path, &sb), 0);
   cr_expect_eq(sb.st_mode & 0777, 0640, "the replaced file's mode is kept");
-  cr_expect_eq(entries(dir), 1, "no temporary file left");
+  cr_expect_eq(entries(test_dir), 1, "no temporary file left");
 }
 
 Test(svg_files, failed_write_leaves_nothing) {
   double v[4] = {0, 1, 2, 3};
   rt_svg_heatmap h = {.rows = 2, .cols = 2, .values = v};
   ir_diag d = {0};
-  char path[128];
+  char path[512];
   /* A directory that does not exist. */
-  snprintf(path, sizeof path, "%s/missing/heat.svg", dir);
+  snprintf(path, sizeof path, "%s/missing/heat.svg", test_dir);
   cr_expect_not(rt_svg_heatmap_write(&h, path, &d));
   cr_expect(strstr(d.msg, "missing/heat.svg"), "%s", d.msg);
   /* The target is a directory: the rename fails after the temp file was
    * written, and the temp file must go. */
-  snprintf(path, sizeof path, "%s/sub", dir);
+  snprintf(path, sizeof path, "%s/sub", test_dir);
   cr_assert_eq(mkdir(path, 0755), 0);
   d = (ir_diag){0};
   cr_expect_not(rt_svg_heatmap_write(&h, path, &d));
   cr_expect(d.msg[0]);
-  cr_expect_eq(entries(dir), 1, "only the directory 'sub' remains");
+  cr_expect_eq(entries(test_dir), 1, "only the directory 'sub' remains");
   cr_expect_eq(entries(path), 0);
   /* Bad input never touches the disk. */
-  snprintf(path, sizeof path, "%s/bad.svg", dir);
+  snprintf(path, sizeof path, "%s/bad.svg", test_dir);
   h.rows = 0;
   cr_expect_not(rt_svg_heatmap_write(&h, path, &d));
   cr_expect_neq(access(path, F_OK), 0);

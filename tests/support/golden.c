@@ -11,9 +11,9 @@ int golden_case_cmp(const void *a, const void *b) {
   return strcmp(((const golden_case *)a)->name, ((const golden_case *)b)->name);
 }
 
-int golden_list(golden_case **out) {
+int golden_list_dir(const char *path, golden_case **out) {
   *out = NULL;
-  DIR *dir = opendir(GOLDEN_OPS_DIR);
+  DIR *dir = opendir(path);
   if (!dir) return -1;
   int n = 0, cap = 0;
   golden_case *v = NULL;
@@ -37,11 +37,13 @@ int golden_list(golden_case **out) {
   return n;
 }
 
+int golden_list(golden_case **out) { return golden_list_dir(GOLDEN_OPS_DIR, out); }
+
 static void free_params(struct criterion_test_params *p) { cr_free(p->params); }
 
-struct criterion_test_params golden_params(void) {
+struct criterion_test_params golden_params_dir(const char *dir) {
   golden_case *v;
-  int n = golden_list(&v);
+  int n = golden_list_dir(dir, &v);
   if (n <= 0) {
     free(v);
     return cr_make_param_array(golden_case, NULL, 0);
@@ -50,6 +52,10 @@ struct criterion_test_params golden_params(void) {
   memcpy(params, v, (size_t)n * sizeof *params);
   free(v);
   return cr_make_param_array(golden_case, params, (size_t)n, free_params);
+}
+
+struct criterion_test_params golden_params(void) {
+  return golden_params_dir(GOLDEN_OPS_DIR);
 }
 
 char *golden_read_text(const char *path, size_t *len) {
@@ -69,18 +75,33 @@ char *golden_read_text(const char *path, size_t *len) {
   return buf;
 }
 
-void golden_load(const char *name, golden_loaded *L) {
+rt_safetensors *golden_st_read(const char *dir, const char *name) {
+  char path[512];
+  ir_diag d = {0};
+  snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
+  rt_safetensors *st = rt_st_read(path, &d);
+  cr_assert_not_null(st, "%s", d.msg);
+  return st;
+}
+
+const rt_tensor *golden_st_get(const rt_safetensors *st, const char *name) {
+  const rt_tensor *t = rt_st_get(st, name);
+  cr_assert_not_null(t, "golden tensor '%s' missing", name);
+  return t;
+}
+
+void golden_load_dir(const char *dir, const char *name, golden_loaded *L) {
   char path[512];
   size_t len;
   ir_diag d = {0};
   memset(L, 0, sizeof *L);
-  snprintf(path, sizeof path, GOLDEN_OPS_DIR "/%s.kir", name);
+  snprintf(path, sizeof path, "%s/%s.kir", dir, name);
   char *text = golden_read_text(path, &len);
   cr_assert(text, "case %s: cannot read %s", name, path);
   L->g = ir_parse(text, len, path, &d);
   free(text);
   cr_assert(L->g, "case %s: parse failed: %s", name, d.msg);
-  snprintf(path, sizeof path, GOLDEN_OPS_DIR "/%s.safetensors", name);
+  snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
   L->st = rt_st_read(path, &d);
   cr_assert(L->st, "case %s: %s", name, d.msg);
   L->nargs = ir_graph_args(L->g, NULL);
@@ -93,6 +114,10 @@ void golden_load(const char *name, golden_loaded *L) {
     cr_assert(L->args[i], "case %s: no input '%s' in the safetensors file", name, arg ? arg : "?");
   }
   free(ids);
+}
+
+void golden_load(const char *name, golden_loaded *L) {
+  golden_load_dir(GOLDEN_OPS_DIR, name, L);
   char oname[32];
   snprintf(oname, sizeof oname, "out%d", L->g->nrets);
   cr_expect(rt_st_get(L->st, oname) == NULL, "case %s: file has %s but the graph returns %d values",

@@ -1,17 +1,15 @@
 /* `kiln grad FILE.kir --wrt NAME[,NAME...]`: the gradient of the sum of
  * output 0 with respect to arguments or parameters, by pass_autodiff on a
  * copy of the graph whose returns become out0 and the gradients. Inputs and
- * outputs are exchanged as `kiln run` does (tensor_io.h); gradients are
+ * outputs are exchanged as `kiln run` does (run_common.h); gradients are
  * written as grad.NAME. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/kiln_run.h"
-#include "backend/tensor_bridge.h"
 #include "passes/autodiff.h"
-#include "runtime/safetensors.h"
 #include "tools/kiln/cli.h"
-#include "tools/kiln/tensor_io.h"
+#include "tools/kiln/run_common.h"
 
 static const char usage[] =
     "usage: kiln grad FILE.kir --wrt NAME[,NAME...] [--inputs IN.safetensors]\n"
@@ -33,57 +31,13 @@ static const char usage[] =
     "  --print       print out0 and the gradients (the default without --outputs)\n";
 
 typedef struct grad_opts {
-  const char *file, *wrt, *inputs, *outputs;
-  unsigned long long seed, threads;
-  bool train, print, ref, no_cache;
+  run_common_opts c;
+  const char *wrt;
 } grad_opts;
 
-static int parse_opts(int argc, char **argv, grad_opts *o) {
-  cli_args a = {.cmd = "grad", .argc = argc, .argv = argv};
-  const char *name, *val;
-  int k;
-  while ((k = cli_next(&a, &name, &val))) {
-    if (k == 2) {
-      if (o->file) return cli_usage_error("grad", "more than one graph file ('%s')", val);
-      o->file = val;
-    } else if (!strcmp(name, "help")) {
-      fputs(usage, stdout);
-      return -1;
-    } else if (!strcmp(name, "wrt")) {
-      if (!(o->wrt = cli_value(&a, name, val))) return CLI_USAGE;
-    } else if (!strcmp(name, "inputs")) {
-      if (!(o->inputs = cli_value(&a, name, val))) return CLI_USAGE;
-    } else if (!strcmp(name, "outputs")) {
-      if (!(o->outputs = cli_value(&a, name, val))) return CLI_USAGE;
-    } else if (!strcmp(name, "backend")) {
-      const char *b = cli_value(&a, name, val);
-      if (!b) return CLI_USAGE;
-      if (strcmp(b, "ref") && strcmp(b, "jit"))
-        return cli_usage_error("grad", "--backend takes jit or ref, not '%s'", b);
-      o->ref = !strcmp(b, "ref");
-    } else if (!strcmp(name, "seed")) {
-      const char *s = cli_value(&a, name, val);
-      if (!s) return CLI_USAGE;
-      if (!cli_parse_u64(s, &o->seed))
-        return cli_usage_error("grad", "--seed takes a non-negative integer, not '%s'", s);
-    } else if (!strcmp(name, "threads")) {
-      const char *s = cli_value(&a, name, val);
-      if (!s) return CLI_USAGE;
-      if (!cli_parse_u64(s, &o->threads) || o->threads < 1 || o->threads > 1024)
-        return cli_usage_error("grad", "--threads takes a number from 1 to 1024, not '%s'", s);
-    } else if (!strcmp(name, "no-cache")) {
-      o->no_cache = true;
-    } else if (!strcmp(name, "train")) {
-      o->train = true;
-    } else if (!strcmp(name, "print")) {
-      o->print = true;
-    } else {
-      return cli_usage_error("grad", "unknown option '--%s'", name);
-    }
-  }
-  if (!o->file) return cli_usage_error("grad", "no graph file given");
-  if (!o->wrt) return cli_usage_error("grad", "--wrt is required (the names to differentiate by)");
-  return CLI_OK;
+static int grad_opt(cli_args *a, const char *name, const char *val, void *ctx) {
+  if (strcmp(name, "wrt")) return RUN_OPT_OTHER;
+  return (((grad_opts *)ctx)->wrt = cli_value(a, name, val)) ? CLI_OK : CLI_USAGE;
 }
 
 /* Splits --wrt into names (pointers into buf, a copy); usage errors for
@@ -142,11 +96,11 @@ static int differentiate(const grad_opts *o, ir_graph *g, int nw, const char *co
   int rc = ids && rets ? CLI_OK : cli_error("grad", "out of memory");
   for (int i = 0; rc == CLI_OK && i < nw; i++) {
     ids[i] = -1;
-    rc = resolve(o->file, g, names[i], &ids[i]);
+    rc = resolve(o->c.file, g, names[i], &ids[i]);
   }
   ir_diag d = {0};
   if (rc == CLI_OK && !pass_autodiff(g, g->rets[0], nw, ids, rets + 1, &d))
-    rc = cli_error("grad", "%s: %s", o->file, d.msg);
+    rc = cli_error("grad", "%s: %s", o->c.file, d.msg);
   if (rc == CLI_OK) {
     rets[0] = g->rets[0];
     ir_set_returns(g, nw + 1, rets);
@@ -173,10 +127,7 @@ static int write_results(const grad_opts *o, int nw, const char *const *wrt, kl_
       snprintf(s, 160, "grad.%s", wrt[i - 1]);
     names[i] = s;
   }
-  int rc = o->outputs ? tio_write("grad", o->outputs, n, names, outs) : CLI_OK;
-  if (rc == CLI_OK && (o->print || !o->outputs))
-    for (int i = 0; i < n; i++)
-      tio_print(names[i], cg_tensor_rt(outs[i]));
+  int rc = run_emit("grad", &o->c, n, names, outs);
   free(buf);
   free(names);
   return rc;
@@ -184,7 +135,9 @@ static int write_results(const grad_opts *o, int nw, const char *const *wrt, kl_
 
 int cmd_grad(int argc, char **argv) {
   grad_opts o = {0};
-  int rc = parse_opts(argc, argv, &o);
+  int rc = run_parse_opts("grad", argc, argv, usage, &o.c, grad_opt, &o);
+  if (!rc && !o.wrt)
+    rc = cli_usage_error("grad", "--wrt is required (the names to differentiate by)");
   if (rc) return rc < 0 ? CLI_OK : rc;
   size_t len = strlen(o.wrt);
   char *buf = malloc(len + 1);
@@ -200,63 +153,12 @@ int cmd_grad(int argc, char **argv) {
     free(wrt);
     return rc;
   }
-  ir_graph *g = cli_load_graph("grad", o.file);
-  int nargs = g ? ir_graph_args(g, NULL) : 0;
-  int *arg_ids = calloc((size_t)nargs + 1, sizeof *arg_ids);
-  const rt_tensor **args = calloc((size_t)nargs + 1, sizeof *args);
-  kl_tensor **ins = calloc((size_t)nargs + 1, sizeof *ins);
-  kl_tensor **outs = calloc((size_t)nw + 2, sizeof *outs);
-  rt_safetensors *st = NULL;
-  kl_program *prog = NULL;
-  char *err = NULL;
-  ir_diag d = {0};
-  if (!g) {
-    rc = CLI_ERROR;
-    goto done;
-  }
-  if (!arg_ids || !args || !ins || !outs) {
-    rc = cli_error("grad", "out of memory");
-    goto done;
-  }
-  ir_graph_args(g, arg_ids);
-  if ((rc = differentiate(&o, g, nw, wrt))) goto done;
-  kl_compile_opts co = {.backend = o.ref ? KL_BACKEND_REF : KL_BACKEND_JIT,
-                        .seed = o.seed,
-                        .training = o.train,
-                        .threads = (int)o.threads,
-                        .no_cache = o.no_cache};
-  if (!(prog = kl_compile(g, &co, &err))) {
-    rc = cli_error("grad", "%s: %s", o.file, err ? err : "out of memory");
-    goto done;
-  }
-  if (o.inputs) {
-    if (!(st = rt_st_read(o.inputs, &d))) {
-      rc = cli_error("grad", "%s", d.msg);
-      goto done;
-    }
-    if ((rc = tio_bind_inputs("grad", g, st, o.inputs, arg_ids, nargs, args, prog))) goto done;
-  }
-  if ((rc = tio_make_inputs("grad", g, arg_ids, nargs, args, o.seed, ins))) goto done;
-  const char *msg = kl_run(prog, ins, nargs, outs, nw + 1);
-  if (msg) {
-    rc = cli_error("grad", "%s: %s", o.file, msg);
-    goto done;
-  }
-  rc = write_results(&o, nw, wrt, outs);
-done:
-  for (int i = 0; ins && i < nargs; i++)
-    kl_tensor_destroy(ins[i]);
-  for (int i = 0; outs && i <= nw; i++)
-    kl_tensor_destroy(outs[i]);
-  free(ins);
-  free(outs);
-  free(args);
-  free(arg_ids);
-  free(err);
+  run_session s;
+  if (!(rc = run_open("grad", &o.c, &s)) && !(rc = differentiate(&o, s.g, nw, wrt)) &&
+      !(rc = run_prepare("grad", &o.c, &s)) && !(rc = run_exec("grad", &o.c, &s, nw + 1)))
+    rc = write_results(&o, nw, wrt, s.outs);
+  run_close(&s);
   free(buf);
   free(wrt);
-  rt_st_destroy(st);
-  kl_program_destroy(prog);
-  ir_graph_destroy(g);
   return rc;
 }

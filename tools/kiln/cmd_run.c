@@ -6,10 +6,8 @@
 #include <string.h>
 
 #include "backend/kiln_run.h"
-#include "backend/tensor_bridge.h"
-#include "runtime/safetensors.h"
 #include "tools/kiln/cli.h"
-#include "tools/kiln/tensor_io.h"
+#include "tools/kiln/run_common.h"
 
 static const char usage[] =
     "usage: kiln run FILE.kir [--inputs IN.safetensors] [--outputs OUT.safetensors]\n"
@@ -31,55 +29,14 @@ static const char usage[] =
     "  --print       print the outputs (the default when --outputs is not given)\n";
 
 typedef struct run_opts {
-  const char *file, *inputs, *outputs;
-  unsigned long long seed, threads;
-  bool train, print, ref, no_cache, time;
+  run_common_opts c;
+  bool time;
 } run_opts;
 
-static int parse_opts(int argc, char **argv, run_opts *o) {
-  cli_args a = {.cmd = "run", .argc = argc, .argv = argv};
-  const char *name, *val;
-  int k;
-  while ((k = cli_next(&a, &name, &val))) {
-    if (k == 2) {
-      if (o->file) return cli_usage_error("run", "more than one graph file ('%s')", val);
-      o->file = val;
-    } else if (!strcmp(name, "help")) {
-      fputs(usage, stdout);
-      return -1;
-    } else if (!strcmp(name, "inputs")) {
-      if (!(o->inputs = cli_value(&a, name, val))) return CLI_USAGE;
-    } else if (!strcmp(name, "outputs")) {
-      if (!(o->outputs = cli_value(&a, name, val))) return CLI_USAGE;
-    } else if (!strcmp(name, "backend")) {
-      const char *b = cli_value(&a, name, val);
-      if (!b) return CLI_USAGE;
-      if (strcmp(b, "ref") && strcmp(b, "jit"))
-        return cli_usage_error("run", "--backend takes jit or ref, not '%s'", b);
-      o->ref = !strcmp(b, "ref");
-    } else if (!strcmp(name, "threads")) {
-      const char *s = cli_value(&a, name, val);
-      if (!s) return CLI_USAGE;
-      if (!cli_parse_u64(s, &o->threads) || o->threads < 1 || o->threads > 1024)
-        return cli_usage_error("run", "--threads takes a number from 1 to 1024, not '%s'", s);
-    } else if (!strcmp(name, "no-cache")) {
-      o->no_cache = true;
-    } else if (!strcmp(name, "time")) {
-      o->time = true;
-    } else if (!strcmp(name, "seed")) {
-      const char *s = cli_value(&a, name, val);
-      if (!s) return CLI_USAGE;
-      if (!cli_parse_u64(s, &o->seed))
-        return cli_usage_error("run", "--seed takes a non-negative integer, not '%s'", s);
-    } else if (!strcmp(name, "train")) {
-      o->train = true;
-    } else if (!strcmp(name, "print")) {
-      o->print = true;
-    } else {
-      return cli_usage_error("run", "unknown option '--%s'", name);
-    }
-  }
-  if (!o->file) return cli_usage_error("run", "no graph file given");
+static int run_opt(cli_args *a, const char *name, const char *val, void *ctx) {
+  (void)a, (void)val;
+  if (strcmp(name, "time")) return RUN_OPT_OTHER;
+  ((run_opts *)ctx)->time = true;
   return CLI_OK;
 }
 
@@ -95,11 +52,7 @@ static int write_outputs(const run_opts *o, kl_tensor **outs, int nouts) {
     snprintf(names[i], sizeof names[i], "out%d", i);
     np[i] = names[i];
   }
-  int rc = o->outputs ? tio_write("run", o->outputs, nouts, np, outs) : CLI_OK;
-  if (rc == CLI_OK && (o->print || !o->outputs)) {
-    for (int i = 0; i < nouts; i++)
-      tio_print(np[i], cg_tensor_rt(outs[i]));
-  }
+  int rc = run_emit("run", &o->c, nouts, np, outs);
   free(names);
   free(np);
   return rc;
@@ -107,72 +60,22 @@ static int write_outputs(const run_opts *o, kl_tensor **outs, int nouts) {
 
 int cmd_run(int argc, char **argv) {
   run_opts o = {0};
-  int rc = parse_opts(argc, argv, &o);
+  int rc = run_parse_opts("run", argc, argv, usage, &o.c, run_opt, &o);
   if (rc) return rc < 0 ? CLI_OK : rc;
-  ir_graph *g = cli_load_graph("run", o.file);
-  if (!g) return CLI_ERROR;
-  int nargs = ir_graph_args(g, NULL);
-  int *arg_ids = calloc((size_t)nargs + 1, sizeof *arg_ids);
-  const rt_tensor **args = calloc((size_t)nargs + 1, sizeof *args);
-  kl_tensor **ins = calloc((size_t)nargs + 1, sizeof *ins);
-  kl_tensor **outs = calloc((size_t)g->nrets + 1, sizeof *outs);
-  rt_safetensors *st = NULL;
-  kl_program *prog = NULL;
-  char *err = NULL;
-  ir_diag d = {0};
-  if (!arg_ids || !args || !ins || !outs) {
-    rc = cli_error("run", "out of memory");
-    goto done;
-  }
-  ir_graph_args(g, arg_ids);
-  kl_compile_opts co = {.backend = o.ref ? KL_BACKEND_REF : KL_BACKEND_JIT,
-                        .seed = o.seed,
-                        .training = o.train,
-                        .threads = (int)o.threads,
-                        .no_cache = o.no_cache};
-  double t0 = cli_now_ms();
-  if (!(prog = kl_compile(g, &co, &err))) {
-    rc = cli_error("run", "%s: %s", o.file, err ? err : "out of memory");
-    goto done;
-  }
-  double t_compile = cli_now_ms() - t0;
-  if (o.inputs) {
-    if (!(st = rt_st_read(o.inputs, &d))) {
-      rc = cli_error("run", "%s", d.msg);
-      goto done;
+  run_session s;
+  if (!(rc = run_open("run", &o.c, &s)) && !(rc = run_prepare("run", &o.c, &s)) &&
+      !(rc = run_exec("run", &o.c, &s, s.g->nrets))) {
+    if (o.time) {
+      const kl_compile_stats *st = kl_program_stats(s.prog);
+      fprintf(stderr, "kiln run: compile %.1f ms", s.compile_ms);
+      if (!o.c.ref)
+        fprintf(stderr, " (%s: lower %.1f, optimize %.1f, codegen %.1f, link %.1f)",
+                st->cache_hit ? "cache hit" : "cache miss", st->lower_ms, st->optimize_ms,
+                st->codegen_ms, st->link_ms);
+      fprintf(stderr, ", run %.3f ms\n", s.run_ms);
     }
-    if ((rc = tio_bind_inputs("run", g, st, o.inputs, arg_ids, nargs, args, prog))) goto done;
+    rc = write_outputs(&o, s.outs, s.g->nrets);
   }
-  if ((rc = tio_make_inputs("run", g, arg_ids, nargs, args, o.seed, ins))) goto done;
-  t0 = cli_now_ms();
-  const char *msg = kl_run(prog, ins, nargs, outs, g->nrets);
-  double t_run = cli_now_ms() - t0;
-  if (msg) {
-    rc = cli_error("run", "%s: %s", o.file, msg);
-    goto done;
-  }
-  if (o.time) {
-    const kl_compile_stats *st = kl_program_stats(prog);
-    fprintf(stderr, "kiln run: compile %.1f ms", t_compile);
-    if (!o.ref)
-      fprintf(stderr, " (%s: lower %.1f, optimize %.1f, codegen %.1f, link %.1f)",
-              st->cache_hit ? "cache hit" : "cache miss", st->lower_ms, st->optimize_ms,
-              st->codegen_ms, st->link_ms);
-    fprintf(stderr, ", run %.3f ms\n", t_run);
-  }
-  rc = write_outputs(&o, outs, g->nrets);
-done:
-  for (int i = 0; ins && i < nargs; i++)
-    kl_tensor_destroy(ins[i]);
-  for (int i = 0; outs && i < g->nrets; i++)
-    kl_tensor_destroy(outs[i]);
-  free(ins);
-  free(outs);
-  free(args);
-  free(arg_ids);
-  free(err);
-  rt_st_destroy(st);
-  kl_program_destroy(prog);
-  ir_graph_destroy(g);
+  run_close(&s);
   return rc;
 }

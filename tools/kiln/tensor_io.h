@@ -1,4 +1,4 @@
-/* Tensor exchange shared by `kiln run` and `kiln grad`: binding a
+/* Tensor exchange shared by `kiln run` and `kiln grad` (via run_common.h): binding a
  * safetensors file's tensors to a graph's arguments and parameters,
  * drawing the missing arguments from a seeded RNG, writing named results
  * atomically and printing them. Functions returning int give a CLI exit
