@@ -216,3 +216,23 @@ Test(cli, run_matches_pytorch_on_the_design_attention_graph) {
   rt_st_destroy(in);
   rt_st_destroy(gold);
 }
+
+/* The training example in README runs and its loss falls. */
+Test(cli, readme_shows_the_training_example) {
+  static char readme[1 << 16], example[1 << 14];
+  test_slurp(KILN_SOURCE_DIR "/README.md", readme, sizeof readme);
+  test_slurp(KILN_SOURCE_DIR "/examples/train_mlp.c", example, sizeof example);
+  const char *body = strstr(example, "#include <math.h>");
+  cr_assert_not_null(body);
+  cr_expect(strstr(readme, body),
+            "README.md must contain examples/train_mlp.c from its includes on");
+  char cmd[512], p[512];
+  snprintf(cmd, sizeof cmd, "'%s/bin/train_mlp' >'%s/stdout' 2>&1", KILN_BINARY_DIR, test_dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(p, sizeof p, "%s/stdout", test_dir);
+  test_slurp(p, test_out, sizeof test_out);
+  const char *a = strstr(test_out, "step   0  loss "), *b = strstr(test_out, "step 500  loss ");
+  cr_assert(a && b, "%s", test_out);
+  double l0 = atof(a + 15), l500 = atof(b + 15);
+  cr_expect(l500 < 0.1 * l0, "loss %g -> %g", l0, l500);
+}
