@@ -112,6 +112,18 @@ PASS_GRAD_FN(pass_grad_matmul) {
     if (gx[0] < 0) return false;
   }
   if (pass_ad_wants(ad, 1)) {
+    const ir_type *at = ad_type(ad, a), *bt = ad_type(ad, b);
+    if (bt->rank == 2 && at->rank > 2 && !ta) {
+      /* A shared weight under batch dims ([B.., M, K] @ [K, N]): fold the
+       * batch into the rows, so the weight's gradient is one GEMM instead
+       * of a GEMM per batch item and a sum. */
+      int64_t k = at->dims[at->rank - 1], nn = ad_type(ad, gy)->dims[at->rank - 1];
+      int64_t rows = ir_type_numel(at) / (k ? k : 1);
+      int a2 = pass_ad_reshape(ad, a, 2, (int64_t[]){rows, k});
+      int g2 = pass_ad_reshape(ad, gy, 2, (int64_t[]){rows, nn});
+      gx[1] = !tb ? matmul(ad, a2, g2, true, false) : matmul(ad, g2, a2, true, false);
+      return gx[1] >= 0;
+    }
     int db = !tb ? matmul(ad, a, gy, !ta, false) : matmul(ad, gy, a, true, ta);
     gx[1] = pass_ad_unbroadcast(ad, db, ad_type(ad, b));
     if (gx[1] < 0) return false;

@@ -212,6 +212,8 @@ Test(autodiff_grad, matmul_flags_and_batch_broadcast) {
       {KL_SHAPE(3, 4), KL_SHAPE(2, 4), false, true},
       {KL_SHAPE(4, 3), KL_SHAPE(2, 4), true, true},
       {KL_SHAPE(2, 3, 4), KL_SHAPE(4, 2), false, false},
+      {KL_SHAPE(2, 3, 4), KL_SHAPE(2, 4), false, true},     /* shared weight, folded batch */
+      {KL_SHAPE(2, 2, 3, 4), KL_SHAPE(4, 2), false, false}, /* two batch dims folded */
       {KL_SHAPE(2, 1, 3, 4), KL_SHAPE(3, 2, 4), false, true},
       {KL_SHAPE(1, 4, 3), KL_SHAPE(2, 4, 2), true, false},
       {KL_SHAPE(2, 1, 4, 3), KL_SHAPE(1, 3, 2, 4), true, true},
