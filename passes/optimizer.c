@@ -100,13 +100,14 @@ static bool check_inputs(const ir_graph *g, const pass_optim *o, int n, const in
 
 /* A new state slot "<param>@<slot>": zeros, not trainable. */
 static int new_slot(ob *b, const ir_node *p, const char *slot) {
+  pass_builder *pb = &b->pb;
   char name[512];
   snprintf(name, sizeof name, "%s@%s", param_name(p), slot);
   ir_attr a[4] = {{.kind = IR_ATTR_STR, .s = name},
                   {.kind = IR_ATTR_STR, .s = "zeros"},
                   {.kind = IR_ATTR_FLOAT, .f = 0.0},
                   {.kind = IR_ATTR_BOOL, .b = false}};
-  return ob_node(b, IR_OP_PARAM, 0, NULL, a, &p->type);
+  return pb_node(pb, IR_OP_PARAM, 0, NULL, a, &p->type);
 }
 
 /* The step's scalars, built once in f64 and cast once per dtype used. */
@@ -116,8 +117,9 @@ typedef struct scalars {
 } scalars;
 
 static int scalar_as(ob *b, scalars *s, int which, ir_dtype dt) {
+  pass_builder *pb = &b->pb;
   int src[4] = {s->lr, s->step_size, s->bc2_sqrt, s->decay};
-  if (s->cast[dt][which] < 0) s->cast[dt][which] = ob_cast(b, src[which], dt);
+  if (s->cast[dt][which] < 0) s->cast[dt][which] = pb_cast(pb, src[which], dt);
   return s->cast[dt][which];
 }
 
@@ -126,22 +128,23 @@ enum { S_LR, S_STEP_SIZE, S_BC2_SQRT, S_DECAY };
 /* torch.nn.utils.clip_grad_norm_: every gradient times
  * min(1, clip / (||all gradients||_2 + 1e-6)). */
 static void clip(ob *b, double clip_norm, int n, int *g) {
+  pass_builder *pb = &b->pb;
   int total = -1;
   for (int i = 0; i < n; i++) {
-    int sq = ob_cast(b, ob_sum_all(b, ob_bin(b, IR_OP_MUL, g[i], g[i])), IR_F64);
-    total = i == 0 ? sq : ob_bin(b, IR_OP_ADD, total, sq);
+    int sq = pb_cast(pb, pb_sum_all(pb, pb_binary(pb, IR_OP_MUL, g[i], g[i])), IR_F64);
+    total = i == 0 ? sq : pb_binary(pb, IR_OP_ADD, total, sq);
   }
-  int norm = ob_un(b, IR_OP_SQRT, total);
-  int coef = ob_bin(b, IR_OP_DIV, ob_scalar(b, clip_norm, IR_F64),
-                    ob_bin(b, IR_OP_ADD, norm, ob_scalar(b, 1e-6, IR_F64)));
-  coef = ob_bin(b, IR_OP_MIN, coef, ob_scalar(b, 1.0, IR_F64));
+  int norm = pb_unary(pb, IR_OP_SQRT, total);
+  int coef = pb_binary(pb, IR_OP_DIV, pb_scalar(pb, clip_norm, IR_F64),
+                       pb_binary(pb, IR_OP_ADD, norm, pb_scalar(pb, 1e-6, IR_F64)));
+  coef = pb_binary(pb, IR_OP_MIN, coef, pb_scalar(pb, 1.0, IR_F64));
   int per[IR_NUM_DTYPES];
   for (int k = 0; k < IR_NUM_DTYPES; k++)
     per[k] = -1;
-  for (int i = 0; i < n && !b->failed; i++) {
-    ir_dtype dt = b->g->nodes[g[i]]->type.dtype;
-    if (per[dt] < 0) per[dt] = ob_cast(b, coef, dt);
-    g[i] = ob_bin(b, IR_OP_MUL, g[i], per[dt]);
+  for (int i = 0; i < n && !pb->failed; i++) {
+    ir_dtype dt = pb->g->nodes[g[i]]->type.dtype;
+    if (per[dt] < 0) per[dt] = pb_cast(pb, coef, dt);
+    g[i] = pb_binary(pb, IR_OP_MUL, g[i], per[dt]);
   }
 }
 
@@ -151,44 +154,52 @@ typedef struct update {
 
 /* torch.optim.SGD: g += wd p; buf = momentum buf + g; p -= lr buf. */
 static int sgd(ob *b, const pass_optim *o, scalars *s, int p, int g, update *slots, int *ns) {
-  const ir_node *pn = b->g->nodes[p];
+  pass_builder *pb = &b->pb;
+  const ir_node *pn = pb->g->nodes[p];
   ir_dtype dt = pn->type.dtype;
   if (o->weight_decay > 0)
-    g = ob_bin(b, IR_OP_ADD, g, ob_bin(b, IR_OP_MUL, p, ob_scalar(b, o->weight_decay, dt)));
+    g = pb_binary(pb, IR_OP_ADD, g,
+                  pb_binary(pb, IR_OP_MUL, p, pb_scalar(pb, o->weight_decay, dt)));
   if (o->momentum > 0) {
     int buf = new_slot(b, pn, "momentum");
-    g = ob_bin(b, IR_OP_ADD, ob_bin(b, IR_OP_MUL, buf, ob_scalar(b, o->momentum, dt)), g);
+    g = pb_binary(pb, IR_OP_ADD, pb_binary(pb, IR_OP_MUL, buf, pb_scalar(pb, o->momentum, dt)), g);
     slots[(*ns)++] = (update){buf, g};
   }
-  return ob_bin(b, IR_OP_SUB, p, ob_bin(b, IR_OP_MUL, scalar_as(b, s, S_LR, dt), g));
+  return pb_binary(pb, IR_OP_SUB, p, pb_binary(pb, IR_OP_MUL, scalar_as(b, s, S_LR, dt), g));
 }
 
 /* torch.optim.Adam / AdamW (non-amsgrad): moments m, v; p -= lr/bc1 m /
  * (sqrt(v)/sqrt(bc2) + eps); Adam adds wd p to g, AdamW scales p by
  * 1 - lr wd first. */
 static int adam(ob *b, const pass_optim *o, scalars *s, int p, int g, update *slots, int *ns) {
-  const ir_node *pn = b->g->nodes[p];
+  pass_builder *pb = &b->pb;
+  const ir_node *pn = pb->g->nodes[p];
   ir_dtype dt = pn->type.dtype;
   bool decoupled = o->kind == PASS_OPT_ADAMW;
   if (o->weight_decay > 0 && !decoupled)
-    g = ob_bin(b, IR_OP_ADD, g, ob_bin(b, IR_OP_MUL, p, ob_scalar(b, o->weight_decay, dt)));
+    g = pb_binary(pb, IR_OP_ADD, g,
+                  pb_binary(pb, IR_OP_MUL, p, pb_scalar(pb, o->weight_decay, dt)));
   int m0 = new_slot(b, pn, "m"), v0 = new_slot(b, pn, "v");
-  int m = ob_bin(b, IR_OP_ADD, ob_bin(b, IR_OP_MUL, m0, ob_scalar(b, o->beta1, dt)),
-                 ob_bin(b, IR_OP_MUL, g, ob_scalar(b, 1 - o->beta1, dt)));
-  int gg = ob_bin(b, IR_OP_MUL, g, g);
-  int v = ob_bin(b, IR_OP_ADD, ob_bin(b, IR_OP_MUL, v0, ob_scalar(b, o->beta2, dt)),
-                 ob_bin(b, IR_OP_MUL, gg, ob_scalar(b, 1 - o->beta2, dt)));
+  int m = pb_binary(pb, IR_OP_ADD, pb_binary(pb, IR_OP_MUL, m0, pb_scalar(pb, o->beta1, dt)),
+                    pb_binary(pb, IR_OP_MUL, g, pb_scalar(pb, 1 - o->beta1, dt)));
+  int gg = pb_binary(pb, IR_OP_MUL, g, g);
+  int v = pb_binary(pb, IR_OP_ADD, pb_binary(pb, IR_OP_MUL, v0, pb_scalar(pb, o->beta2, dt)),
+                    pb_binary(pb, IR_OP_MUL, gg, pb_scalar(pb, 1 - o->beta2, dt)));
   slots[(*ns)++] = (update){m0, m};
   slots[(*ns)++] = (update){v0, v};
-  int denom = ob_bin(b, IR_OP_ADD,
-                     ob_bin(b, IR_OP_DIV, ob_un(b, IR_OP_SQRT, v), scalar_as(b, s, S_BC2_SQRT, dt)),
-                     ob_scalar(b, o->eps, dt));
-  int step = ob_bin(b, IR_OP_MUL, ob_bin(b, IR_OP_DIV, m, denom), scalar_as(b, s, S_STEP_SIZE, dt));
-  if (o->weight_decay > 0 && decoupled) p = ob_bin(b, IR_OP_MUL, p, scalar_as(b, s, S_DECAY, dt));
-  return ob_bin(b, IR_OP_SUB, p, step);
+  int denom = pb_binary(
+      pb, IR_OP_ADD,
+      pb_binary(pb, IR_OP_DIV, pb_unary(pb, IR_OP_SQRT, v), scalar_as(b, s, S_BC2_SQRT, dt)),
+      pb_scalar(pb, o->eps, dt));
+  int step = pb_binary(pb, IR_OP_MUL, pb_binary(pb, IR_OP_DIV, m, denom),
+                       scalar_as(b, s, S_STEP_SIZE, dt));
+  if (o->weight_decay > 0 && decoupled)
+    p = pb_binary(pb, IR_OP_MUL, p, scalar_as(b, s, S_DECAY, dt));
+  return pb_binary(pb, IR_OP_SUB, p, step);
 }
 
 static void build_scalars(ob *b, const pass_optim *o, scalars *s) {
+  pass_builder *pb = &b->pb;
   for (int k = 0; k < IR_NUM_DTYPES; k++)
     for (int j = 0; j < 4; j++)
       s->cast[k][j] = -1;
@@ -197,20 +208,23 @@ static void build_scalars(ob *b, const pass_optim *o, scalars *s) {
   if (o->kind == PASS_OPT_SGD) return;
   /* bias corrections 1 - beta^t1, in f64 as PyTorch computes them */
   int t1 = ob_t1(b);
-  int one = ob_scalar(b, 1.0, IR_F64);
-  int bc1 = ob_bin(b, IR_OP_SUB, one, ob_bin(b, IR_OP_POW, ob_scalar(b, o->beta1, IR_F64), t1));
-  int bc2 = ob_bin(b, IR_OP_SUB, one, ob_bin(b, IR_OP_POW, ob_scalar(b, o->beta2, IR_F64), t1));
-  s->step_size = ob_bin(b, IR_OP_DIV, s->lr, bc1);
-  s->bc2_sqrt = ob_un(b, IR_OP_SQRT, bc2);
+  int one = pb_scalar(pb, 1.0, IR_F64);
+  int bc1 =
+      pb_binary(pb, IR_OP_SUB, one, pb_binary(pb, IR_OP_POW, pb_scalar(pb, o->beta1, IR_F64), t1));
+  int bc2 =
+      pb_binary(pb, IR_OP_SUB, one, pb_binary(pb, IR_OP_POW, pb_scalar(pb, o->beta2, IR_F64), t1));
+  s->step_size = pb_binary(pb, IR_OP_DIV, s->lr, bc1);
+  s->bc2_sqrt = pb_unary(pb, IR_OP_SQRT, bc2);
   if (o->kind == PASS_OPT_ADAMW && o->weight_decay > 0)
-    s->decay = ob_bin(b, IR_OP_SUB, one,
-                      ob_bin(b, IR_OP_MUL, s->lr, ob_scalar(b, o->weight_decay, IR_F64)));
+    s->decay = pb_binary(pb, IR_OP_SUB, one,
+                         pb_binary(pb, IR_OP_MUL, s->lr, pb_scalar(pb, o->weight_decay, IR_F64)));
 }
 
 bool pass_optimizer(ir_graph *g, const pass_optim *opts, int n, const int *params, const int *grads,
                     ir_diag *d) {
   pass_optim o;
-  ob b = {.g = g, .d = d, .t1 = -1};
+  ob b = {.t1 = -1};
+  pb_init(&b.pb, g, d, "optimizer: ");
   if (!g || !opts || n < 0 || (n > 0 && (!params || !grads))) {
     ir_diag_set(d, "optimizer: no graph, options or parameter list");
     return false;
@@ -232,17 +246,17 @@ bool pass_optimizer(ir_graph *g, const pass_optim *opts, int n, const int *param
   build_scalars(&b, &o, &s);
   /* New parameter values first, then slots: ups[0..n) and ups[n..). */
   int ns = n;
-  for (int i = 0; i < n && !b.failed; i++) {
+  for (int i = 0; i < n && !b.pb.failed; i++) {
     int v = o.kind == PASS_OPT_SGD ? sgd(&b, &o, &s, params[i], gr[i], ups, &ns)
                                    : adam(&b, &o, &s, params[i], gr[i], ups, &ns);
     ups[i] = (update){params[i], v};
   }
   /* Every read of a parameter comes before all assigns (verify.c). */
-  for (int i = 0; i < ns && !b.failed; i++) {
+  for (int i = 0; i < ns && !b.pb.failed; i++) {
     int in[2] = {ups[i].param, ups[i].value};
-    ob_node(&b, IR_OP_ASSIGN, 2, in, NULL, NULL);
+    pb_node(&b.pb, IR_OP_ASSIGN, 2, in, NULL, NULL);
   }
   free(gr);
   free(ups);
-  return !b.failed;
+  return !b.pb.failed;
 }

@@ -34,7 +34,7 @@ except ImportError:
     sys.exit("gen.py needs PyTorch: run it with Debian's /usr/bin/python3 "
              "(package python3-torch), not a python without torch")
 
-from golden_lib import (CASES, DT, FLOATS, INTS, Graph, b8, case, f32, f64, i32, i64, ints,
+from golden_lib import (CASES, UNARY, DT, FLOATS, INTS, Graph, b8, case, f32, f64, i32, i64, ints,
                         pos, randn, safetensors_bytes)
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops")
@@ -183,19 +183,6 @@ def select_cases():
 
 # ---- unary ------------------------------------------------------------------
 
-UNARY = {
-    "neg": (lambda x: -x, randn),
-    "abs": (torch.abs, randn),
-    "relu": (torch.relu, randn),
-    "exp": (torch.exp, randn),
-    "log": (torch.log, pos),
-    "tanh": (torch.tanh, randn),
-    "sigmoid": (torch.sigmoid, randn),
-    "sqrt": (torch.sqrt, pos),
-    "rsqrt": (torch.rsqrt, pos),
-    "sin": (torch.sin, lambda *s, dtype: randn(*s, dtype=dtype) * 3),
-    "cos": (torch.cos, lambda *s, dtype: randn(*s, dtype=dtype) * 3),
-}
 
 for _op in UNARY:
     for _dt, _n in FLOATS:

@@ -30,7 +30,7 @@ except ImportError:
     sys.exit("golden_grads.py needs PyTorch: run it with Debian's /usr/bin/python3")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from golden_lib import Graph, f32, f64, i32, i64, pos, randn, safetensors_bytes  # noqa: E402
+from golden_lib import UNARY, Graph, f32, f64, i32, i64, pos, randn, safetensors_bytes  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grads")
 FLOATS = [(f32, "f32"), (f64, "f64")]
@@ -148,19 +148,6 @@ def binary_cases():
     return out
 
 
-UNARY = {
-    "neg": (lambda x: -x, randn),
-    "abs": (torch.abs, randn),
-    "relu": (torch.relu, randn),
-    "exp": (torch.exp, randn),
-    "log": (torch.log, pos),
-    "tanh": (torch.tanh, randn),
-    "sigmoid": (torch.sigmoid, randn),
-    "sqrt": (torch.sqrt, pos),
-    "rsqrt": (torch.rsqrt, pos),
-    "sin": (torch.sin, randn),
-    "cos": (torch.cos, randn),
-}
 
 
 @case

@@ -159,3 +159,20 @@ def ints(*shape, dtype=i32, lo=-20, hi=20):
 
 FLOATS = [(f32, "f32"), (f64, "f64")]
 INTS = [(i32, "i32"), (i64, "i64")]
+
+
+# The unary float ops, their torch function and an input maker for the
+# values where they are defined; shared by gen.py and golden_grads.py.
+UNARY = {
+    "neg": (lambda x: -x, randn),
+    "abs": (torch.abs, randn),
+    "relu": (torch.relu, randn),
+    "exp": (torch.exp, randn),
+    "log": (torch.log, pos),
+    "tanh": (torch.tanh, randn),
+    "sigmoid": (torch.sigmoid, randn),
+    "sqrt": (torch.sqrt, pos),
+    "rsqrt": (torch.rsqrt, pos),
+    "sin": (torch.sin, lambda *s, dtype: randn(*s, dtype=dtype) * 3),
+    "cos": (torch.cos, lambda *s, dtype: randn(*s, dtype=dtype) * 3),
+}
