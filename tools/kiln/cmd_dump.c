@@ -7,6 +7,7 @@
 #include "backend/jit.h"
 #include "driver/kiln_train.h"
 #include "models/models.h"
+#include "passes/builder.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/cli.h"
 
@@ -36,13 +37,10 @@ static ir_graph *load(const char *file, bool train, int *loss, double *lr, int *
     *lr = 0.1;
     const ir_node *o = g->nodes[*loss];
     if (train && o->type.rank > 0 && ir_dtype_is_float(o->type.dtype)) {
-      int64_t axes[IR_MAX_RANK];
-      for (int i = 0; i < o->type.rank; i++)
-        axes[i] = i;
-      ir_attr at[2] = {{.kind = IR_ATTR_INTS, .ints = {o->type.rank, axes}},
-                       {.kind = IR_ATTR_BOOL, .b = false}};
-      ir_diag d = {0};
-      *loss = ir_add_node(g, IR_OP_SUM, 1, loss, at, NULL, &d);
+      ir_diag d = {0}; /* only out of memory can fail: *loss < 0 says so */
+      pass_builder b;
+      pb_init(&b, g, &d, "");
+      *loss = pb_sum_all(&b, *loss);
     }
     return g;
   }
