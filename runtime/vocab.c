@@ -123,6 +123,37 @@ oom:
   return NULL;
 }
 
+rt_vocab *rt_vocab_from_tokens(const char *const *tokens, int64_t n, ir_diag *d) {
+  if (n < RT_VOCAB_NRESERVED) {
+    ir_diag_set(d, "vocabulary: %lld tokens, fewer than the %d reserved ones", (long long)n,
+                RT_VOCAB_NRESERVED);
+    return NULL;
+  }
+  rt_vocab *v = calloc(1, sizeof *v);
+  if (!v) goto oom;
+  for (int64_t i = 0; i < n; i++) {
+    if (!tokens[i] || (i < RT_VOCAB_NRESERVED && strcmp(tokens[i], reserved[i]) != 0)) {
+      ir_diag_set(d, "vocabulary: token %lld must be '%s'", (long long)i,
+                  i < RT_VOCAB_NRESERVED ? reserved[i] : "a string");
+      rt_vocab_free(v);
+      return NULL;
+    }
+    int64_t id = intern(v, tokens[i]);
+    if (id < 0) goto oom;
+    if (id != i) {
+      ir_diag_set(d, "vocabulary: token %lld ('%.64s') repeats token %lld", (long long)i,
+                  tokens[i], (long long)id);
+      rt_vocab_free(v);
+      return NULL;
+    }
+  }
+  return v;
+oom:
+  ir_diag_set(d, "vocabulary: out of memory");
+  rt_vocab_free(v);
+  return NULL;
+}
+
 int64_t rt_vocab_size(const rt_vocab *v) { return v->n; }
 
 int32_t rt_vocab_id(const rt_vocab *v, const char *tok) {

@@ -21,6 +21,10 @@ typedef struct rt_vocab rt_vocab;
  * text makes the ids independent of example order.) Reserved tokens found
  * in the data are not added twice. NULL with d set when out of memory. */
 rt_vocab *rt_vocab_build(const rt_toklist *seqs, int64_t nseqs, int64_t min_freq, ir_diag *d);
+/* A vocabulary with exactly the given tokens as ids 0..n-1 (a saved
+ * vocabulary read back). The first four must be the reserved tokens in
+ * their order, and no token may repeat; else NULL with d set. Counts are 0. */
+rt_vocab *rt_vocab_from_tokens(const char *const *tokens, int64_t n, ir_diag *d);
 void rt_vocab_free(rt_vocab *v);
 
 int64_t rt_vocab_size(const rt_vocab *v);
