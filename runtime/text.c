@@ -134,6 +134,28 @@ void rt_pairs_free(rt_pairs *p) {
   *p = (rt_pairs){0};
 }
 
+/* Offset of the first byte of b[0..n) that is not part of well-formed
+ * UTF-8 (overlong forms, surrogates and code points above U+10FFFF
+ * included), or n when all of it is. */
+static size_t utf8_bad_at(const unsigned char *b, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = b[i];
+    size_t k = c < 0x80                ? 1
+               : c >= 0xC2 && c < 0xE0 ? 2
+               : c >= 0xE0 && c < 0xF0 ? 3
+               : c >= 0xF0 && c < 0xF5 ? 4
+                                       : 0;
+    if (k == 0 || i + k > n) return i;
+    for (size_t j = 1; j < k; j++)
+      if ((b[i + j] & 0xC0) != 0x80) return i;
+    if (k == 3 && ((c == 0xE0 && b[i + 1] < 0xA0) || (c == 0xED && b[i + 1] >= 0xA0))) return i;
+    if (k == 4 && ((c == 0xF0 && b[i + 1] < 0x90) || (c == 0xF4 && b[i + 1] >= 0x90))) return i;
+    i += k;
+  }
+  return n;
+}
+
 bool rt_pairs_parse(const char *text, size_t len, const char *name, int64_t max_examples,
                     rt_pairs *out, ir_diag *d) {
   *out = (rt_pairs){0};
@@ -145,6 +167,15 @@ bool rt_pairs_parse(const char *text, size_t len, const char *name, int64_t max_
     i += n + 1;
     if (n > 0 && b[n - 1] == '\r') n--;
     if (n == 0) continue;
+    size_t bad = utf8_bad_at((const unsigned char *)b, n);
+    if (bad < n) {
+      ir_diag_set(d, "%s:%lld:%zu: invalid UTF-8 (byte 0x%02x); the file must be UTF-8 text", name,
+                  (long long)line, bad + 1, (unsigned)(unsigned char)b[bad]);
+      d->line = (int)line;
+      d->col = (int)(bad + 1);
+      rt_pairs_free(out);
+      return false;
+    }
     const char *tab = memchr(b, '\t', n);
     if (!tab) {
       ir_diag_set(d, "%s:%lld: expected 'source<TAB>target', found no tab", name, (long long)line);

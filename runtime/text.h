@@ -46,8 +46,9 @@ void rt_pairs_free(rt_pairs *p);
 /* Parses `source<TAB>target[<TAB>ignored...]` lines from text[0..len) (an
  * optional '\r' before '\n' is dropped; empty lines are skipped) and stores
  * each side after rt_text_preprocess. At most max_examples pairs are read
- * (<= 0: all). A non-empty line without a tab fails with "NAME:LINE: ...";
- * `name` labels the text in messages. */
+ * (<= 0: all). A non-empty line without a tab fails with "NAME:LINE: ...",
+ * one that is not well-formed UTF-8 with "NAME:LINE:COL: invalid UTF-8"
+ * (d->line, d->col set); `name` labels the text in messages. */
 bool rt_pairs_parse(const char *text, size_t len, const char *name, int64_t max_examples,
                     rt_pairs *out, ir_diag *d);
 /* rt_pairs_parse on the contents of the file at `path`. */

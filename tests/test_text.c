@@ -269,3 +269,38 @@ Test(text, tatoeba_first_600) {
   cr_expect_eq(tc, 8664);
   rt_pairs_free(&p);
 }
+
+/* Latin-1 bytes, a truncated sequence, an overlong form and a surrogate are
+ * each refused at their line and column; well-formed multi-byte text is
+ * kept. */
+Test(text, invalid_utf8_names_line_and_column) {
+  static const struct {
+    const char *body;
+    int line, col;
+  } cases[] = {
+      {"go .\tva !\ncaf\xe9\tcafe\n", 2, 4},
+      {"ok\tok\n\nab\t\xc3\n", 3, 4},
+      {"\xc0\xaf\tx\n", 1, 1},
+      {"a\tb\nc\td\nx\xed\xa0\x80\ty\n", 3, 2},
+      {"a\t\xf4\x90\x80\x80\n", 1, 3},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ir_diag d = {0};
+    rt_pairs p;
+    cr_expect(!rt_pairs_parse(cases[i].body, strlen(cases[i].body), "f.txt", 0, &p, &d), "case %zu",
+              i);
+    cr_expect_eq(d.line, cases[i].line, "case %zu: line %d", i, d.line);
+    cr_expect_eq(d.col, cases[i].col, "case %zu: col %d", i, d.col);
+    char want[32];
+    snprintf(want, sizeof want, "f.txt:%d:%d: invalid UTF-8", cases[i].line, cases[i].col);
+    cr_expect(strncmp(d.msg, want, strlen(want)) == 0, "case %zu: \"%s\"", i, d.msg);
+    cr_expect_eq(p.n, 0);
+  }
+  const char ok[] = "caf\xc3\xa9\t\xe2\x82\xac \xf0\x9f\x98\x80\n";
+  ir_diag d = {0};
+  rt_pairs p;
+  cr_assert(rt_pairs_parse(ok, strlen(ok), "f.txt", 0, &p, &d), "%s", d.msg);
+  cr_expect_eq(p.n, 1);
+  cr_expect_str_eq(p.src[0], "caf\xc3\xa9");
+  rt_pairs_free(&p);
+}
