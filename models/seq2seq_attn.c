@@ -84,10 +84,10 @@ static void make_params(kl_graph *g, const s2s_config *c, s2s_params *p) {
   p->dec_emb = kl_param_init(g, "weight", c->dtype, KL_SHAPE(c->tgt_vocab, e), KL_INIT_NORMAL, 1);
   kl_scope_pop(g);
   kl_scope_push(g, "dense");
-  p->dense_w = kl_param_init(g, "weight", c->dtype, KL_SHAPE(c->tgt_vocab, h),
-                             KL_INIT_XAVIER_UNIFORM, 0);
-  p->dense_b =
-      kl_param_init(g, "bias", c->dtype, KL_SHAPE(c->tgt_vocab), KL_INIT_UNIFORM, 1 / sqrt((double)h));
+  p->dense_w =
+      kl_param_init(g, "weight", c->dtype, KL_SHAPE(c->tgt_vocab, h), KL_INIT_XAVIER_UNIFORM, 0);
+  p->dense_b = kl_param_init(g, "bias", c->dtype, KL_SHAPE(c->tgt_vocab), KL_INIT_UNIFORM,
+                             1 / sqrt((double)h));
   kl_scope_pop(g);
   kl_scope_pop(g);
   /* The decoder's GRU reads [context; embedding] at every step. */
@@ -158,8 +158,8 @@ static kl_value stack0(int n, const kl_value *xs) {
  * from a zero state, dropout between layers (nn.GRU's dropout argument).
  * h[l] receives each layer's final state; outs[t] the top layer's output at
  * step t. */
-static void encode(kl_graph *g, const s2s_config *c, const s2s_params *p, kl_value src,
-                   kl_value *h, kl_value *outs) {
+static void encode(kl_graph *g, const s2s_config *c, const s2s_params *p, kl_value src, kl_value *h,
+                   kl_value *outs) {
   int64_t b = c->batch, ts = c->src_steps;
   kl_value zero = kl_broadcast_to(kl_scalar(g, 0.0, c->dtype), KL_SHAPE(b, c->hidden));
   for (int64_t t = 0; t < ts; t++)
@@ -186,7 +186,7 @@ static kl_value additive_attention(const s2s_config *c, const s2s_params *p, kl_
                                    kl_value *weights) {
   int64_t b = c->batch, ts = c->src_steps, h = c->hidden;
   kl_value q = kl_reshape(linear(query, p->w_q, kl_none()), KL_SHAPE(b, 1, h));
-  kl_value feat = kl_tanh(kl_add(q, keys));                       /* [B, Ts, H] */
+  kl_value feat = kl_tanh(kl_add(q, keys)); /* [B, Ts, H] */
   kl_value scores = kl_reshape(linear(feat, p->w_v, kl_none()), KL_SHAPE(b, ts));
   kl_value a = kl_softmax(kl_sequence_mask(scores, len, -1e6), 1);
   *weights = a;

@@ -13,18 +13,26 @@
 typedef struct s2s_config {
   int64_t src_vocab, tgt_vocab;
   int64_t embed, hidden, layers;
-  double dropout;     /* between GRU layers and on the attention weights */
-  int64_t batch;      /* rows per graph run (static shapes) */
-  int64_t src_steps;  /* source length after truncation/padding */
-  int64_t tgt_steps;  /* target length (teacher forcing unrolls this many) */
-  kl_dtype dtype;     /* KL_F32 for training; KL_F64 for gradient checks */
+  double dropout;    /* between GRU layers and on the attention weights */
+  int64_t batch;     /* rows per graph run (static shapes) */
+  int64_t src_steps; /* source length after truncation/padding */
+  int64_t tgt_steps; /* target length (teacher forcing unrolls this many) */
+  kl_dtype dtype;    /* KL_F32 for training; KL_F64 for gradient checks */
 } s2s_config;
 
 /* The date task's defaults (`kiln train seq2seq-attn` with no flags); the
  * vocabulary sizes are those of the built-in date data (character tokens). */
 #define S2S_DATES_DEFAULTS                                                                         \
-  ((s2s_config){.src_vocab = 40, .tgt_vocab = 15, .embed = 32, .hidden = 64, .layers = 2,          \
-                .dropout = 0.1, .batch = 64, .src_steps = 30, .tgt_steps = 11, .dtype = KL_F32})
+  ((s2s_config){.src_vocab = 40,                                                                   \
+                .tgt_vocab = 15,                                                                   \
+                .embed = 32,                                                                       \
+                .hidden = 64,                                                                      \
+                .layers = 2,                                                                       \
+                .dropout = 0.1,                                                                    \
+                .batch = 64,                                                                       \
+                .src_steps = 30,                                                                   \
+                .tgt_steps = 11,                                                                   \
+                .dtype = KL_F32})
 
 /* NULL when every field is usable, else a static message naming the field. */
 const char *s2s_config_check(const s2s_config *c);

@@ -41,7 +41,7 @@ Test(cli, help_and_usage_errors) {
 }
 
 Test(cli, unbuilt_features_say_so) {
-  cr_expect_eq(kiln("train seq2seq-attn"), 1);
+  cr_expect_eq(kiln("train transformer"), 1);
   cr_expect(strstr(test_err, "not available yet"), "%s", test_err);
 }
 

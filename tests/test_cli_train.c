@@ -123,7 +123,7 @@ Test(cli_train, usage_errors) {
 }
 
 Test(cli_train, planned_models_and_failed_writes_exit_1) {
-  cr_expect_eq(kiln("train seq2seq-attn"), 1);
+  cr_expect_eq(kiln("train transformer"), 1);
   cr_expect(strstr(test_err, "not available yet"), "%s", test_err);
   /* The heatmap's directory does not exist: the plot is written first, the
    * heatmap fails, and no partial heatmap is left. */

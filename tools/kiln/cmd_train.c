@@ -16,7 +16,7 @@ static const char usage[] =
     "\n"
     "Trains a shipped model ('kiln models' lists them) on its built-in dataset.\n"
     "  --epochs N   passes over the data (default: the model's)\n"
-    "  --steps N    optimizer steps; full-batch models take one step per epoch\n"
+    "  --steps N    stop after N optimizer steps (full-batch models: one per epoch)\n"
     "  --lr F       learning rate (default: the model's)\n"
     "  --set K=V    model settings; 'kiln models --describe MODEL' lists them\n"
     "  --seed N     seed for the data, initialisation and dropout (default 0)\n"
@@ -29,7 +29,7 @@ typedef int (*trainer_fn)(const train_opts *o);
 static const struct {
   const char *model;
   trainer_fn fn;
-} trainers[] = {{"nw-kernel", train_nw_kernel}};
+} trainers[] = {{"nw-kernel", train_nw_kernel}, {"seq2seq-attn", train_seq2seq_attn}};
 
 const char *train_get(const train_opts *o, const char *key) {
   for (int i = o->nset - 1; i >= 0; i--)
@@ -148,8 +148,6 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
 static int check_model_flags(const train_opts *o, const raw_flags *f) {
   const kl_model_info *m = o->model;
   if (f->epochs && f->steps) return cli_usage_error("train", "give --epochs or --steps, not both");
-  if (f->steps && !m->full_batch)
-    return cli_usage_error("train", "%s does not take --steps yet: use --epochs", m->name);
   if (f->data && !m->takes_data)
     return cli_usage_error("train", "%s does not take --data: it trains on its built-in dataset",
                            m->name);
@@ -176,7 +174,15 @@ int cmd_train(int argc, char **argv) {
   if (rc == CLI_OK && !o.model->shipped)
     rc = cli_error("train", "not available yet: model '%s' is planned but not built", f.model);
   if (rc == CLI_OK) rc = check_model_flags(&o, &f);
+  if (rc == CLI_OK && f.batch) {
+    unsigned long long u;
+    rc = parse_u64_flag("batch", f.batch, 1, 65536, &u);
+    o.batch = (int64_t)u;
+  }
   if (rc == CLI_OK) {
+    o.data = f.data;
+    o.save = f.save;
+    o.load = f.load;
     if (o.epochs < 0) o.epochs = o.model->epochs;
     if (o.lr < 0) o.lr = o.model->lr;
     trainer_fn fn = NULL;

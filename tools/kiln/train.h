@@ -18,6 +18,9 @@ typedef struct train_opts {
   uint64_t seed;
   int threads; /* 0 = all cores */
   bool json;
+  int64_t max_steps;              /* --steps on a mini-batch model: stop after N, else 0 */
+  int64_t batch;                  /* --batch, 0 = the model's default */
+  const char *data, *save, *load; /* --data, --save, --load or NULL */
   int nset;
   struct {
     char *key, *value; /* owned */
@@ -29,5 +32,6 @@ const char *train_get(const train_opts *o, const char *key);
 
 int cmd_train(int argc, char **argv);
 int train_nw_kernel(const train_opts *o);
+int train_seq2seq_attn(const train_opts *o);
 
 #endif

@@ -1,0 +1,380 @@
+/* Decoding for seq2seq-attn (tools/kiln/s2s.h, "decoding"): greedy search
+ * over a batch of sentences and beam search (d2l 10.8) over one, both
+ * driving the compiled encoder once and the single-step graph once per
+ * output position. Every tensor a step reads or writes is allocated when
+ * the decoder is made, so the per-step loop allocates nothing. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/kiln/s2s.h"
+
+struct s2s_decoder {
+  s2s_config cfg;
+  kl_program *prog[2]; /* encoder, step */
+  /* Encoder inputs (src_len is also the step's) and outputs. */
+  kl_tensor *src, *len, *enc, *keys;
+  /* Two state buffers: the step reads one and writes the other. */
+  kl_tensor *state[2];
+  kl_tensor *token, *logp, *attn;
+  char msg[256];
+};
+
+void s2s_decoder_destroy(s2s_decoder *dec) {
+  if (!dec) return;
+  for (int i = 0; i < 2; i++) {
+    kl_program_destroy(dec->prog[i]);
+    kl_tensor_destroy(dec->state[i]);
+  }
+  kl_tensor *t[] = {dec->src, dec->len, dec->enc, dec->keys, dec->token, dec->logp, dec->attn};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    kl_tensor_destroy(t[i]);
+  free(dec);
+}
+
+/* A malloc'd "seq2seq-attn WHAT graph: WHY" (NULL when out of memory). */
+static char *graph_msg(const char *what, const char *why) {
+  size_t n = strlen(what) + strlen(why) + 32;
+  char *s = malloc(n);
+  if (s) snprintf(s, n, "seq2seq-attn %s graph: %s", what, why);
+  return s;
+}
+
+static kl_program *compile(kl_graph *g, const char *what, const kl_compile_opts *co, char **err) {
+  if (!g) {
+    *err = graph_msg(what, "out of memory");
+    return NULL;
+  }
+  kl_program *p = NULL;
+  if (kl_graph_error(g))
+    *err = graph_msg(what, kl_graph_error(g));
+  else
+    p = kl_compile(kl_graph_ir(g), co, err);
+  kl_graph_destroy(g);
+  return p;
+}
+
+s2s_decoder *s2s_decoder_create(const s2s_config *cfg, const kl_compile_opts *co, char **err) {
+  *err = NULL;
+  const char *bad = s2s_config_check(cfg);
+  if (bad) {
+    *err = strdup(bad);
+    return NULL;
+  }
+  s2s_decoder *dec = calloc(1, sizeof *dec);
+  if (!dec) {
+    *err = strdup("seq2seq-attn decoder: out of memory");
+    return NULL;
+  }
+  dec->cfg = *cfg;
+  /* Decoding is inference whatever the caller's options say: dropout off. */
+  kl_compile_opts opts = co ? *co : (kl_compile_opts){0};
+  opts.training = false;
+  dec->prog[0] = compile(s2s_build_encoder(cfg), "encoder", &opts, err);
+  if (dec->prog[0]) dec->prog[1] = compile(s2s_build_step(cfg), "step", &opts, err);
+  if (!dec->prog[1]) {
+    s2s_decoder_destroy(dec);
+    return NULL;
+  }
+  int64_t b = cfg->batch, ts = cfg->src_steps, h = cfg->hidden;
+  kl_tensor_dtype ft = (kl_tensor_dtype)cfg->dtype;
+  dec->src = kl_tensor_create(KL_TENSOR_I32, 2, (int64_t[]){b, ts});
+  dec->len = kl_tensor_create(KL_TENSOR_I32, 1, (int64_t[]){b});
+  dec->enc = kl_tensor_create(ft, 3, (int64_t[]){b, ts, h});
+  dec->keys = kl_tensor_create(ft, 3, (int64_t[]){b, ts, h});
+  for (int i = 0; i < 2; i++)
+    dec->state[i] = kl_tensor_create(ft, 3, (int64_t[]){cfg->layers, b, h});
+  dec->token = kl_tensor_create(KL_TENSOR_I32, 1, (int64_t[]){b});
+  dec->logp = kl_tensor_create(ft, 2, (int64_t[]){b, cfg->tgt_vocab});
+  dec->attn = kl_tensor_create(ft, 2, (int64_t[]){b, ts});
+  if (!dec->src || !dec->len || !dec->enc || !dec->keys || !dec->state[0] || !dec->state[1] ||
+      !dec->token || !dec->logp || !dec->attn) {
+    s2s_decoder_destroy(dec);
+    *err = strdup("seq2seq-attn decoder: out of memory");
+    return NULL;
+  }
+  return dec;
+}
+
+kl_program *s2s_decoder_program(s2s_decoder *dec, int i) {
+  return dec && (i == 0 || i == 1) ? dec->prog[i] : NULL;
+}
+
+void s2s_decoder_copy_weights(s2s_decoder *dec, const kl_program *weights) {
+  for (int i = 0; i < 2; i++)
+    kl_program_copy_params(dec->prog[i], weights);
+}
+
+/* ---- shared steps ------------------------------------------------------- */
+
+static bool is_f64(const s2s_decoder *dec) { return dec->cfg.dtype == KL_F64; }
+
+/* Element i of a float tensor of the decoder's dtype. */
+static double fget(const s2s_decoder *dec, kl_tensor *t, int64_t i) {
+  const void *p = kl_tensor_data(t);
+  return is_f64(dec) ? ((const double *)p)[i] : ((const float *)p)[i];
+}
+
+static const char *fail(s2s_decoder *dec, const char *fmt, long long a, long long b, long long c) {
+  snprintf(dec->msg, sizeof dec->msg, fmt, a, b, c);
+  return dec->msg;
+}
+
+static const char *check_row(s2s_decoder *dec, int64_t r, const int32_t *src, int32_t len) {
+  int64_t ts = dec->cfg.src_steps;
+  if (len < 0 || len > ts)
+    return fail(dec, "seq2seq-attn decode: row %lld: source length %lld is outside [0, %lld]", r,
+                len, ts);
+  for (int64_t t = 0; t < ts; t++)
+    if (src[t] < 0 || src[t] >= dec->cfg.src_vocab)
+      return fail(dec,
+                  "seq2seq-attn decode: source id %lld at position %lld is outside the "
+                  "vocabulary [0, %lld)",
+                  src[t], t, dec->cfg.src_vocab);
+  return NULL;
+}
+
+/* Fills the encoder inputs with rows copies of nothing but the given rows
+ * (rep: row 0 of src repeated over the batch) and runs the encoder. */
+static const char *encode(s2s_decoder *dec, const int32_t *src, const int32_t *len, bool rep) {
+  int64_t b = dec->cfg.batch, ts = dec->cfg.src_steps;
+  int32_t *s = kl_tensor_data(dec->src), *l = kl_tensor_data(dec->len);
+  for (int64_t r = 0; r < b; r++) {
+    int64_t from = rep ? 0 : r;
+    memcpy(s + r * ts, src + from * ts, (size_t)ts * sizeof *s);
+    l[r] = len[from];
+  }
+  kl_tensor *in[2] = {dec->src, dec->len}, *out[3] = {dec->enc, dec->keys, dec->state[0]};
+  return kl_run_into(dec->prog[0], in, 2, out, 3);
+}
+
+/* One decoder step from dec->token and state[0]; writes logp, state[1],
+ * attn. */
+static const char *step(s2s_decoder *dec) {
+  kl_tensor *in[5] = {dec->token, dec->state[0], dec->enc, dec->keys, dec->len};
+  kl_tensor *out[3] = {dec->logp, dec->state[1], dec->attn};
+  return kl_run_into(dec->prog[1], in, 5, out, 3);
+}
+
+/* Row r of the step's attention into dst[Ts]. */
+static void attn_row(s2s_decoder *dec, int64_t r, float *dst) {
+  int64_t ts = dec->cfg.src_steps;
+  for (int64_t j = 0; j < ts; j++)
+    dst[j] = (float)fget(dec, dec->attn, r * ts + j);
+}
+
+/* ---- greedy ------------------------------------------------------------- */
+
+const char *s2s_greedy(s2s_decoder *dec, const int32_t *src, const int32_t *src_len,
+                       int64_t max_len, int32_t *out, int64_t *out_len, float *attn) {
+  int64_t b = dec->cfg.batch, ts = dec->cfg.src_steps, v = dec->cfg.tgt_vocab;
+  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", max_len, 0, 0);
+  for (int64_t r = 0; r < b; r++) {
+    const char *e = check_row(dec, r, src + r * ts, src_len[r]);
+    if (e) return e;
+    out_len[r] = 0;
+  }
+  if (attn) memset(attn, 0, (size_t)(b * max_len * ts) * sizeof *attn);
+  if (max_len == 0) return NULL;
+  const char *e = encode(dec, src, src_len, false);
+  if (e) return e;
+  int32_t *tok = kl_tensor_data(dec->token);
+  for (int64_t r = 0; r < b; r++)
+    tok[r] = RT_VOCAB_BOS;
+  /* A row is done once it emitted <eos> (out_len < t) or filled max_len. */
+  int64_t live = b;
+  for (int64_t t = 0; t < max_len && live > 0; t++) {
+    if ((e = step(dec))) return e;
+    for (int64_t r = 0; r < b; r++) {
+      int64_t best = 0;
+      double bv = fget(dec, dec->logp, r * v);
+      for (int64_t k = 1; k < v; k++) {
+        double x = fget(dec, dec->logp, r * v + k);
+        if (x > bv) bv = x, best = k;
+      }
+      tok[r] = (int32_t)best;
+      if (out_len[r] < t) continue; /* finished earlier: ignored */
+      /* The <eos> step's attention is kept too (row out_len), as d2l
+       * records it for its heatmaps. */
+      if (attn) attn_row(dec, r, attn + (r * max_len + t) * ts);
+      if (best == RT_VOCAB_EOS) {
+        live--;
+        continue;
+      }
+      out[r * max_len + t] = (int32_t)best;
+      if (++out_len[r] == max_len) live--;
+    }
+    kl_tensor *swap = dec->state[0];
+    dec->state[0] = dec->state[1];
+    dec->state[1] = swap;
+  }
+  return NULL;
+}
+
+/* ---- beam search -------------------------------------------------------- */
+
+/* A candidate extension: hypothesis `row` followed by `token`. */
+typedef struct cand {
+  double score, logp; /* total log P; the token's own log P (tie-break) */
+  int64_t row, token;
+} cand;
+
+/* Higher total first; on equal totals the larger token log-probability,
+ * then the lower row and token: with one row this is greedy's first
+ * maximum, so beam 1 reproduces greedy exactly. */
+static bool better(const cand *a, const cand *b) {
+  if (a->score != b->score) return a->score > b->score;
+  if (a->logp != b->logp) return a->logp > b->logp;
+  if (a->row != b->row) return a->row < b->row;
+  return a->token < b->token;
+}
+
+/* Keeps top[0..*n) sorted best first, at most k entries. */
+static void offer(cand *top, int64_t *n, int64_t k, cand c) {
+  if (*n == k && !better(&c, &top[k - 1])) return;
+  int64_t i = *n < k ? (*n)++ : k - 1;
+  while (i > 0 && better(&c, &top[i - 1])) {
+    top[i] = top[i - 1];
+    i--;
+  }
+  top[i] = c;
+}
+
+/* The buffers of one search, sized once per call. Hypothesis j lives in
+ * decoder row j; its tokens and attention rows are kept in tok/att and
+ * rebuilt into tok2/att2 when the rows are reordered. */
+typedef struct beam_buf {
+  cand *top;
+  double *score;
+  int32_t *tok, *tok2, *best_tok;
+  float *att, *att2, *best_att;
+} beam_buf;
+
+static void beam_free(beam_buf *bb) {
+  free(bb->top);
+  free(bb->score);
+  free(bb->tok);
+  free(bb->tok2);
+  free(bb->best_tok);
+  free(bb->att);
+  free(bb->att2);
+  free(bb->best_att);
+}
+
+static bool beam_alloc(beam_buf *bb, int64_t k, int64_t max_len, int64_t ts) {
+  size_t nt = (size_t)(k * max_len), na = nt * (size_t)ts;
+  bb->top = calloc((size_t)k, sizeof *bb->top);
+  bb->score = calloc((size_t)k, sizeof *bb->score);
+  bb->tok = calloc(nt, sizeof *bb->tok);
+  bb->tok2 = calloc(nt, sizeof *bb->tok2);
+  bb->best_tok = calloc((size_t)max_len, sizeof *bb->best_tok);
+  bb->att = calloc(na, sizeof *bb->att);
+  bb->att2 = calloc(na, sizeof *bb->att2);
+  bb->best_att = calloc((size_t)(max_len * ts), sizeof *bb->best_att);
+  return bb->top && bb->score && bb->tok && bb->tok2 && bb->best_tok && bb->att && bb->att2 &&
+         bb->best_att;
+}
+
+/* The finished sequence with the highest log P / L^0.75 so far. */
+typedef struct beam_best {
+  bool any;
+  double norm;
+  int64_t ntok; /* tokens written (without <eos>) */
+} beam_best;
+
+/* Offers the finished hypothesis "row `c.row` of the previous step, then
+ * c.token" (ending at <eos> or at max_len) as the result. */
+static void finish(s2s_decoder *dec, beam_buf *bb, beam_best *best, const cand *c, int64_t t,
+                   int64_t max_len) {
+  int64_t ts = dec->cfg.src_steps;
+  bool eos = c->token == RT_VOCAB_EOS;
+  double norm = c->score / pow((double)(t + 1), 0.75);
+  if (best->any && !(norm > best->norm)) return;
+  best->any = true;
+  best->norm = norm;
+  best->ntok = eos ? t : t + 1;
+  memcpy(bb->best_tok, bb->tok + c->row * max_len, (size_t)t * sizeof *bb->best_tok);
+  if (!eos) bb->best_tok[t] = (int32_t)c->token;
+  memset(bb->best_att, 0, (size_t)(max_len * ts) * sizeof *bb->best_att);
+  memcpy(bb->best_att, bb->att + c->row * max_len * ts, (size_t)(t * ts) * sizeof *bb->best_att);
+  attn_row(dec, c->row, bb->best_att + t * ts);
+}
+
+/* Makes row j hypothesis c (parent row c->row plus c->token): history into
+ * tok2/att2, the parent's new state into state[0] row j. The encoder rows
+ * (enc, keys, src_len) are the same source in every row, so they need no
+ * reordering. */
+static void adopt(s2s_decoder *dec, beam_buf *bb, int64_t j, const cand *c, int64_t t,
+                  int64_t max_len) {
+  int64_t ts = dec->cfg.src_steps, b = dec->cfg.batch, h = dec->cfg.hidden;
+  memcpy(bb->tok2 + j * max_len, bb->tok + c->row * max_len, (size_t)t * sizeof *bb->tok);
+  bb->tok2[j * max_len + t] = (int32_t)c->token;
+  memcpy(bb->att2 + j * max_len * ts, bb->att + c->row * max_len * ts,
+         (size_t)(t * ts) * sizeof *bb->att);
+  attn_row(dec, c->row, bb->att2 + (j * max_len + t) * ts);
+  size_t es = is_f64(dec) ? sizeof(double) : sizeof(float), row = (size_t)h * es;
+  char *dst = kl_tensor_data(dec->state[0]);
+  const char *srcs = kl_tensor_data(dec->state[1]);
+  for (int64_t l = 0; l < dec->cfg.layers; l++)
+    memcpy(dst + (size_t)(l * b + j) * row, srcs + (size_t)(l * b + c->row) * row, row);
+  bb->score[j] = c->score;
+  ((int32_t *)kl_tensor_data(dec->token))[j] = (int32_t)c->token;
+}
+
+const char *s2s_beam(s2s_decoder *dec, const int32_t *src, int32_t src_len, int64_t max_len,
+                     int32_t *out, int64_t *out_len, float *attn) {
+  int64_t k = dec->cfg.batch, ts = dec->cfg.src_steps, v = dec->cfg.tgt_vocab;
+  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", max_len, 0, 0);
+  const char *e = check_row(dec, 0, src, src_len);
+  if (e) return e;
+  *out_len = 0;
+  if (attn) memset(attn, 0, (size_t)(max_len * ts) * sizeof *attn);
+  if (max_len == 0) return NULL;
+  /* The source replicated over the beam's rows: one encoder run serves
+   * every hypothesis. */
+  if ((e = encode(dec, src, &src_len, true))) return e;
+  beam_buf bb = {0};
+  if (!beam_alloc(&bb, k, max_len, ts)) {
+    beam_free(&bb);
+    return fail(dec, "seq2seq-attn beam search: out of memory", 0, 0, 0);
+  }
+  int32_t *tok = kl_tensor_data(dec->token);
+  for (int64_t r = 0; r < k; r++)
+    tok[r] = RT_VOCAB_BOS;
+  /* Only row 0 is a hypothesis at first: the other rows hold the same
+   * state and would fill the beam with copies of its best extensions. */
+  int64_t live = 1;
+  beam_best best = {0};
+  for (int64_t t = 0; t < max_len && live > 0 && !e; t++) {
+    if ((e = step(dec))) break;
+    int64_t n = 0;
+    for (int64_t r = 0; r < live; r++)
+      for (int64_t x = 0; x < v; x++) {
+        double lp = fget(dec, dec->logp, r * v + x);
+        offer(bb.top, &n, k, (cand){bb.score[r] + lp, lp, r, x});
+      }
+    int64_t next = 0;
+    for (int64_t i = 0; i < n; i++) {
+      if (bb.top[i].token == RT_VOCAB_EOS || t == max_len - 1)
+        finish(dec, &bb, &best, &bb.top[i], t, max_len);
+      else
+        adopt(dec, &bb, next++, &bb.top[i], t, max_len);
+    }
+    /* Rows past the live ones still run; give them a valid token. */
+    for (int64_t r = next; r < k; r++)
+      tok[r] = RT_VOCAB_BOS;
+    int32_t *ti = bb.tok;
+    bb.tok = bb.tok2, bb.tok2 = ti;
+    float *ai = bb.att;
+    bb.att = bb.att2, bb.att2 = ai;
+    live = next;
+  }
+  if (!e) {
+    *out_len = best.ntok;
+    memcpy(out, bb.best_tok, (size_t)best.ntok * sizeof *out);
+    if (attn) memcpy(attn, bb.best_att, (size_t)(max_len * ts) * sizeof *attn);
+  }
+  beam_free(&bb);
+  return e;
+}

@@ -1,0 +1,161 @@
+/* `kiln train seq2seq-attn`: d2l's train_seq2seq on the built-in dates or a
+ * tab-separated file. Teacher-forced Adam steps with clipping compiled into
+ * one program, a progress line, per-epoch summaries, checkpoints that
+ * resume the exact run, then greedy translations of held-out pairs, their
+ * exact-match accuracy (dates) or corpus BLEU-4, and an attention heatmap. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver/kiln_train.h"
+#include "runtime/synth_dates.h"
+#include "tools/kiln/cli.h"
+#include "tools/kiln/s2s_data.h"
+#include "tools/kiln/train.h"
+#include "tools/kiln/train_s2s.h"
+
+/* Settings from --set, "auto" resolved for the data in use. */
+static int read_settings(const train_opts *o, s2s_settings *s) {
+  bool dates = !o->data;
+  struct {
+    const char *key;
+    int64_t *dst, lo, hi, auto_dates, auto_file;
+  } ints[] = {
+      {"embed", &s->cfg.embed, 1, 4096, 0, 0},
+      {"hidden", &s->cfg.hidden, 1, 4096, 0, 0},
+      {"layers", &s->cfg.layers, 1, 8, 0, 0},
+      {"num_steps", &s->cfg.src_steps, 1, 512, 30, 10},
+      {"tgt_steps", &s->cfg.tgt_steps, 1, 512, 11, -1},
+      {"max_examples", &s->max_examples, 1, 100000000, 20000, 0},
+      {"n_test", &s->n_test, 0, 1000000, 1000, 0},
+      {"min_freq", &s->min_freq, 1, 1000000, 1, 2},
+      {"samples", &s->samples, 0, 1000, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    const char *v = train_get(o, ints[i].key);
+    unsigned long long u;
+    if (!strcmp(v, "auto")) {
+      *ints[i].dst = dates ? ints[i].auto_dates : ints[i].auto_file;
+      continue;
+    }
+    if (!cli_parse_u64(v, &u) || (int64_t)u < ints[i].lo || (int64_t)u > ints[i].hi)
+      return cli_usage_error("train", "%s wants an integer in [%lld, %lld] or auto, got '%s'",
+                             ints[i].key, (long long)ints[i].lo, (long long)ints[i].hi, v);
+    *ints[i].dst = (int64_t)u;
+  }
+  if (s->cfg.tgt_steps < 0) s->cfg.tgt_steps = s->cfg.src_steps;
+  const char *v = train_get(o, "dropout");
+  char *end;
+  s->cfg.dropout = strtod(v, &end);
+  if (end == v || *end || !(s->cfg.dropout >= 0 && s->cfg.dropout < 1))
+    return cli_usage_error("train", "dropout wants a number in [0, 1), got '%s'", v);
+  v = train_get(o, "clip");
+  s->clip = strtod(v, &end);
+  if (end == v || *end || !(s->clip >= 0) || !isfinite(s->clip))
+    return cli_usage_error("train", "clip wants a number >= 0, got '%s'", v);
+  v = train_get(o, "tokens");
+  if (!strcmp(v, "auto")) {
+    s->meta.char_tokens = dates;
+  } else if (!strcmp(v, "char") || !strcmp(v, "word")) {
+    s->meta.char_tokens = !strcmp(v, "char");
+  } else {
+    return cli_usage_error("train", "tokens wants char, word or auto, got '%s'", v);
+  }
+  v = train_get(o, "backend");
+  if (strcmp(v, "jit") && strcmp(v, "ref"))
+    return cli_usage_error("train", "backend wants jit or ref, got '%s'", v);
+  s->backend = !strcmp(v, "jit") ? KL_BACKEND_JIT : KL_BACKEND_REF;
+  s->heatmap = train_get(o, "heatmap");
+  s->cfg.batch = o->batch ? o->batch : 64;
+  s->cfg.dtype = KL_F32;
+  return CLI_OK;
+}
+
+/* The pairs: the dates generator or the file, max_examples + n_test of them
+ * (the file's first max_examples train, the next n_test are held out). */
+static bool load_pairs(const train_opts *o, s2s_settings *s, rt_pairs *p, ir_diag *d) {
+  int64_t want = s->max_examples ? s->max_examples + s->n_test : 0;
+  bool ok = o->data ? rt_pairs_read(o->data, want, p, d) : rt_dates_make(o->seed, want, p, d);
+  if (!ok) return false;
+  if (!s->max_examples) s->max_examples = p->n;
+  if (s->max_examples > p->n) s->max_examples = p->n;
+  if (s->n_test > p->n - s->max_examples) s->n_test = p->n - s->max_examples;
+  if (s->max_examples < 1) {
+    ir_diag_set(d, "%s: no sentence pairs", o->data ? o->data : "dates");
+    return false;
+  }
+  return true;
+}
+
+/* --load: the checkpoint's config and vocabularies replace the settings'
+ * model part (its data settings must agree with this run's). */
+static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag *d) {
+  s2s_meta m;
+  rt_checkpoint *ck = s2s_ckpt_open(o->load, &m, d);
+  if (!ck) return NULL;
+  uint64_t seed = 0;
+  bool ok = rt_checkpoint_meta_u64(ck, RT_CKPT_SEED, &seed, d);
+  if (ok && seed != o->seed) {
+    ir_diag_set(d, "%s: saved with --seed %llu; resume with the same seed (this run: %llu)",
+                o->load, (unsigned long long)seed, (unsigned long long)o->seed);
+    ok = false;
+  }
+  if (ok && (m.cfg.batch != s->cfg.batch || m.cfg.src_steps != s->cfg.src_steps ||
+             m.cfg.tgt_steps != s->cfg.tgt_steps || m.char_tokens != s->meta.char_tokens)) {
+    ir_diag_set(d,
+                "%s: saved with batch %lld, num_steps %lld, tgt_steps %lld, %s tokens; give "
+                "the same settings to resume",
+                o->load, (long long)m.cfg.batch, (long long)m.cfg.src_steps,
+                (long long)m.cfg.tgt_steps, m.char_tokens ? "char" : "word");
+    ok = false;
+  }
+  if (!ok) {
+    s2s_meta_free(&m);
+    rt_checkpoint_destroy(ck);
+    return NULL;
+  }
+  s->meta = m;
+  s->cfg = m.cfg;
+  return ck;
+}
+
+int train_seq2seq_attn(const train_opts *o) {
+  s2s_run r = {0};
+  int rc = read_settings(o, &r.set);
+  if (rc != CLI_OK) return rc;
+  ir_diag d = {0};
+  rt_checkpoint *ck = NULL;
+  r.set.meta.cfg = r.set.cfg;
+  bool ok = !o->load || (ck = open_resume(o, &r.set, &d));
+  ok = ok && load_pairs(o, &r.set, &r.pairs, &d);
+  if (ok) {
+    r.set.meta.cfg = r.set.cfg;
+    ok = s2s_data_build(&r.set.meta, &r.pairs, 0, r.set.max_examples, r.set.min_freq, &r.train,
+                        &d) &&
+         (r.set.n_test == 0 ||
+          s2s_data_build(&r.set.meta, &r.pairs, r.set.max_examples, r.set.n_test, 1, &r.test, &d));
+    r.set.cfg = r.set.meta.cfg;
+  }
+  const char *why = ok ? s2s_config_check(&r.set.cfg) : NULL;
+  if (why) {
+    rc = cli_usage_error("train", "%s", why);
+  } else if (!ok) {
+    rc = cli_error("train", "%s", d.msg);
+  } else {
+    rc = s2s_train_run(o, &r, ck);
+  }
+  rt_checkpoint_destroy(ck);
+  s2s_run_free(&r);
+  return rc;
+}
+
+void s2s_run_free(s2s_run *r) {
+  kl_train_step_destroy(r->step);
+  s2s_data_free(&r->train);
+  s2s_data_free(&r->test);
+  rt_pairs_free(&r->pairs);
+  s2s_meta_free(&r->set.meta);
+}

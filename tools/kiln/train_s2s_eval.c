@@ -1,0 +1,245 @@
+/* After `kiln train seq2seq-attn` trains: greedy translations of the
+ * held-out pairs (exact-match accuracy, corpus BLEU-4), d2l's four example
+ * sentences when training on a file, an attention heatmap of one
+ * translation, and the --json summary line. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/bleu.h"
+#include "runtime/svg.h"
+#include "tools/kiln/cli.h"
+#include "tools/kiln/train_s2s.h"
+
+/* Rows per decoder run when translating many sentences. */
+#define EVAL_ROWS 128
+
+/* d2l's examples and references (section 10.7 / 11.4). */
+static const char *const d2l_src[] = {"go .", "i lost .", "he's calm .", "i'm home ."};
+static const char *const d2l_ref[] = {"va !", "j'ai perdu .", "il est calme .",
+                                      "je suis chez moi ."};
+
+typedef struct translations {
+  int64_t n, max_len, src_steps;
+  int32_t *src, *src_len; /* [n, Ts], [n] */
+  int32_t *out;           /* [n, max_len] */
+  int64_t *out_len;
+  float *attn; /* [n, max_len, Ts] */
+} translations;
+
+static void tr_free(translations *t) {
+  free(t->src);
+  free(t->src_len);
+  free(t->out);
+  free(t->out_len);
+  free(t->attn);
+}
+
+static bool tr_alloc(translations *t, int64_t n, int64_t max_len, int64_t ts) {
+  *t = (translations){.n = n, .max_len = max_len, .src_steps = ts};
+  t->src = calloc((size_t)(n * ts), sizeof *t->src);
+  t->src_len = calloc((size_t)n, sizeof *t->src_len);
+  t->out = calloc((size_t)(n * max_len), sizeof *t->out);
+  t->out_len = calloc((size_t)n, sizeof *t->out_len);
+  t->attn = calloc((size_t)(n * max_len * ts), sizeof *t->attn);
+  return t->src && t->src_len && t->out && t->out_len && t->attn;
+}
+
+/* Greedy-decodes every row of t in chunks of the decoder's batch; the last
+ * chunk is padded with empty rows. */
+static const char *translate_all(s2s_decoder *dec, int64_t rows, translations *t) {
+  int64_t ts = t->src_steps, ml = t->max_len;
+  int32_t *src = malloc((size_t)(rows * ts) * sizeof *src), *len = malloc((size_t)rows * 4);
+  int32_t *out = malloc((size_t)(rows * ml) * sizeof *out);
+  int64_t *olen = malloc((size_t)rows * sizeof *olen);
+  float *attn = malloc((size_t)(rows * ml * ts) * sizeof *attn);
+  const char *err = !src || !len || !out || !olen || !attn ? "out of memory" : NULL;
+  for (int64_t at = 0; !err && at < t->n; at += rows) {
+    int64_t k = t->n - at < rows ? t->n - at : rows;
+    for (int64_t r = 0; r < rows; r++) {
+      for (int64_t j = 0; j < ts; j++)
+        src[r * ts + j] = r < k ? t->src[(at + r) * ts + j] : RT_VOCAB_PAD;
+      len[r] = r < k ? t->src_len[at + r] : 0;
+    }
+    err = s2s_greedy(dec, src, len, ml, out, olen, attn);
+    for (int64_t r = 0; !err && r < k; r++) {
+      memcpy(t->out + (at + r) * ml, out + r * ml, (size_t)ml * sizeof *out);
+      memcpy(t->attn + (at + r) * ml * ts, attn + r * ml * ts, (size_t)(ml * ts) * sizeof *attn);
+      t->out_len[at + r] = olen[r];
+    }
+  }
+  free(src);
+  free(len);
+  free(out);
+  free(olen);
+  free(attn);
+  return err;
+}
+
+/* The heatmap of translation i: rows = output tokens, columns = source
+ * tokens up to <eos>. */
+static bool write_heatmap(const s2s_meta *m, const translations *t, int64_t i, const char *path,
+                          ir_diag *d) {
+  int64_t rows = t->out_len[i] > 0 ? t->out_len[i] : 1,
+          cols = t->src_len[i] > 0 ? t->src_len[i] : 1;
+  double *v = malloc((size_t)(rows * cols) * sizeof *v);
+  const char **rl = malloc((size_t)rows * sizeof *rl), **cl = malloc((size_t)cols * sizeof *cl);
+  bool ok = v && rl && cl;
+  for (int64_t r = 0; ok && r < rows; r++) {
+    rl[r] = r < t->out_len[i] ? rt_vocab_token(m->tgt, t->out[i * t->max_len + r]) : "";
+    for (int64_t c = 0; c < cols; c++)
+      v[r * cols + c] = t->attn[(i * t->max_len + r) * t->src_steps + c];
+  }
+  for (int64_t c = 0; ok && c < cols; c++) {
+    const char *tok = rt_vocab_token(m->src, t->src[i * t->src_steps + c]);
+    cl[c] = tok && !strcmp(tok, " ") ? "\u2423" : tok; /* a visible space */
+  }
+  for (int64_t r = 0; ok && r < rows; r++)
+    if (rl[r] && !strcmp(rl[r], " ")) rl[r] = "\u2423";
+  rt_svg_heatmap h = {.title = "seq2seq-attn: attention of each output token",
+                      .xlabel = "source tokens",
+                      .ylabel = "output tokens",
+                      .rows = rows,
+                      .cols = cols,
+                      .values = v,
+                      .row_labels = rl,
+                      .col_labels = cl};
+  if (!ok) ir_diag_set(d, "heatmap: out of memory");
+  ok = ok && rt_svg_heatmap_write(&h, path, d);
+  free(v);
+  free(rl);
+  free(cl);
+  return ok;
+}
+
+/* Corpus BLEU-4 of t against the reference ids of dt (up to <eos>). */
+static double corpus_bleu(const translations *t, const s2s_data *dt) {
+  const int32_t **p = malloc((size_t)t->n * sizeof *p), **q = malloc((size_t)t->n * sizeof *q);
+  size_t *pl = malloc((size_t)t->n * sizeof *pl), *ql = malloc((size_t)t->n * sizeof *ql);
+  double b = NAN;
+  if (p && q && pl && ql) {
+    for (int64_t i = 0; i < t->n; i++) {
+      p[i] = t->out + i * t->max_len;
+      pl[i] = (size_t)t->out_len[i];
+      q[i] = dt->tgt + i * dt->tgt_steps;
+      size_t l = 0;
+      while ((int64_t)l < dt->tgt_steps && q[i][l] != RT_VOCAB_EOS && q[i][l] != RT_VOCAB_PAD)
+        l++;
+      ql[i] = l;
+    }
+    b = rt_bleu_corpus(p, pl, q, ql, (size_t)t->n);
+  }
+  free(p);
+  free(q);
+  free(pl);
+  free(ql);
+  return b;
+}
+
+static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static void print_json(const train_opts *o, const s2s_run *r) {
+  json_t *obj = json_object(), *losses = json_array();
+  for (int64_t i = 0; i < r->nepochs && i < S2S_MAX_EPOCH_LOG; i++)
+    json_array_append_new(losses, real_or_null(r->epoch_losses[i]));
+  json_object_set_new(obj, "model", json_string("seq2seq-attn"));
+  json_object_set_new(obj, "steps", json_integer(r->steps));
+  json_object_set_new(obj, "final_loss", real_or_null(r->final_loss));
+  json_object_set_new(obj, "epoch_losses", losses);
+  json_object_set_new(obj, "tokens_per_s", real_or_null(r->tokens_per_s));
+  json_object_set_new(obj, "train_s", real_or_null(r->train_s));
+  json_object_set_new(obj, "compile_s", real_or_null(r->compile_s));
+  json_object_set_new(obj, "exact_match", real_or_null(r->exact_match));
+  json_object_set_new(obj, "bleu", real_or_null(r->bleu4));
+  json_object_set_new(obj, "seed", json_integer((json_int_t)o->seed));
+  char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  if (s) puts(s);
+  free(s);
+  json_decref(obj);
+}
+
+/* Fills t: the held-out rows, then (file data) d2l's four sentences. */
+static bool fill_sources(const s2s_run *r, int64_t nd2l, translations *t, ir_diag *d) {
+  int64_t ts = r->set.cfg.src_steps, nt = r->test.n;
+  memcpy(t->src, r->test.src, (size_t)(nt * ts) * sizeof *t->src);
+  memcpy(t->src_len, r->test.src_len, (size_t)nt * sizeof *t->src_len);
+  for (int64_t i = 0; i < nd2l; i++) {
+    char *s = rt_text_preprocess(d2l_src[i], strlen(d2l_src[i]));
+    int32_t len = s ? s2s_source_row(&r->set.meta, s, t->src + (nt + i) * ts, d) : -1;
+    free(s);
+    if (len < 0) return false;
+    t->src_len[nt + i] = len;
+  }
+  return true;
+}
+
+/* Prints the samples, d2l's sentences, accuracy and BLEU. */
+static bool report(s2s_run *r, const translations *t) {
+  const s2s_meta *m = &r->set.meta;
+  int64_t nt = r->test.n, hits = 0;
+  bool ok = true;
+  for (int64_t i = 0; ok && i < t->n; i++) {
+    char *s = s2s_detokenize(m, t->out + i * t->max_len, t->out_len[i]);
+    if (!s) return false;
+    if (i < nt) {
+      const char *want = r->pairs.tgt[r->set.max_examples + i];
+      bool hit = !strcmp(s, want);
+      hits += hit;
+      const char *src = r->pairs.src[r->set.max_examples + i];
+      if (i < r->set.samples && hit) printf("  %s => %s  (correct)\n", src, s);
+      if (i < r->set.samples && !hit) printf("  %s => %s  (want %s)\n", src, s, want);
+    } else {
+      int64_t k = i - nt;
+      printf("  %s => %s, bleu %.3f\n", d2l_src[k], s, rt_bleu_str(s, d2l_ref[k], 2));
+    }
+    free(s);
+  }
+  if (nt > 0) {
+    r->exact_match = (double)hits / (double)nt;
+    r->bleu4 = corpus_bleu(t, &r->test);
+    printf("held out: exact match %.1f%% (%lld of %lld), corpus BLEU-4 %.3f\n",
+           100 * r->exact_match, (long long)hits, (long long)nt, r->bleu4);
+  }
+  return ok;
+}
+
+int s2s_evaluate(const train_opts *o, s2s_run *r) {
+  r->exact_match = r->bleu4 = NAN;
+  int64_t nd2l = o->data ? 4 : 0, n = r->test.n + nd2l;
+  int rc = CLI_OK;
+  if (n > 0) {
+    s2s_config dc = r->set.cfg;
+    dc.batch = n < EVAL_ROWS ? n : EVAL_ROWS;
+    kl_compile_opts co = {.backend = r->set.backend, .seed = o->seed, .threads = o->threads};
+    char *err = NULL;
+    ir_diag d = {0};
+    translations t = {0};
+    s2s_decoder *dec = s2s_decoder_create(&dc, &co, &err);
+    const char *e = NULL;
+    if (!dec) {
+      rc = cli_error("train", "decoder: %s", err ? err : "out of memory");
+    } else if (!tr_alloc(&t, n, dc.tgt_steps, dc.src_steps)) {
+      rc = cli_error("train", "out of memory");
+    } else if (!fill_sources(r, nd2l, &t, &d)) {
+      rc = cli_error("train", "%s", d.msg);
+    } else {
+      s2s_decoder_copy_weights(dec, kl_train_step_program(r->step));
+      if ((e = translate_all(dec, dc.batch, &t))) {
+        rc = cli_error("train", "translating: %s", e);
+      } else if (!report(r, &t)) {
+        rc = cli_error("train", "out of memory");
+      } else if (*r->set.heatmap && !write_heatmap(&r->set.meta, &t, 0, r->set.heatmap, &d)) {
+        rc = cli_error("train", "%s", d.msg);
+      } else if (*r->set.heatmap) {
+        printf("wrote %s\n", r->set.heatmap);
+      }
+    }
+    free(err);
+    tr_free(&t);
+    s2s_decoder_destroy(dec);
+  }
+  if (rc == CLI_OK && o->json) print_json(o, r);
+  return rc;
+}
