@@ -31,6 +31,13 @@ const char *s2s_config_check(const s2s_config *c) {
   if (!(c->dropout >= 0 && c->dropout < 1)) return "seq2seq-attn: dropout must be in [0, 1)";
   if (c->batch < 1 || c->src_steps < 1 || c->tgt_steps < 1)
     return "seq2seq-attn: batch, src_steps and tgt_steps must be >= 1";
+  /* Bounds that keep 3 * hidden, the unrolled step counts and every
+   * tensor's element count far from overflow. */
+  if (c->src_vocab > (1 << 24) || c->tgt_vocab > (1 << 24) || c->embed > (1 << 16) ||
+      c->hidden > (1 << 16) || c->batch > (1 << 20))
+    return "seq2seq-attn: vocabularies <= 2^24, embed and hidden <= 65536, batch <= 2^20";
+  if (c->src_steps > 4096 || c->tgt_steps > 4096)
+    return "seq2seq-attn: src_steps and tgt_steps must be <= 4096";
   if (c->dtype != KL_F32 && c->dtype != KL_F64) return "seq2seq-attn: dtype must be f32 or f64";
   return NULL;
 }
@@ -296,7 +303,7 @@ kl_graph *s2s_build_step(const s2s_config *c) {
 }
 
 kl_graph *s2s_default_graph(int *loss_output) {
-  *loss_output = 0;
+  if (loss_output) *loss_output = 0;
   s2s_config c = S2S_DATES_DEFAULTS;
   return s2s_build_train(&c).g;
 }

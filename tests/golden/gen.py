@@ -589,9 +589,11 @@ def main():
     import golden_grads
     import golden_nw
     import golden_optim
+    import golden_s2s
     golden_grads.main()
     golden_optim.main()
     golden_nw.main()
+    golden_s2s.main()
 
 
 if __name__ == "__main__":
