@@ -76,8 +76,7 @@ int cmd_not_yet(const char *cmd, int argc, char **argv) {
   static const struct {
     const char *cmd, *needs;
   } missing[] = {
-      {"translate", "the translation models"},
-      {"bench", "the JIT backend and the shipped models"},
+      {"bench", "a benchmark driver for the shipped models"},
   };
   (void)argc;
   (void)argv;

@@ -6,7 +6,8 @@
 #include "tools/kiln/cli.h"
 #include "tools/kiln/train.h"
 
-int cmd_grad(int argc, char **argv); /* cmd_grad.c */
+int cmd_grad(int argc, char **argv);      /* cmd_grad.c */
+int cmd_translate(int argc, char **argv); /* cmd_translate.c */
 
 static const char usage[] =
     "usage: kiln COMMAND [OPTIONS]\n"
@@ -20,7 +21,8 @@ static const char usage[] =
     "  models             list the shipped models and their settings\n"
     "  train MODEL        train a shipped model on its built-in data (nw-kernel)\n"
     "  grad FILE.kir      gradients of a graph's output 0 by reverse-mode autodiff\n"
-    "  translate, bench: not built yet (they say what they need)\n"
+    "  translate MODEL    translate sentences with a trained checkpoint (seq2seq-attn)\n"
+    "  bench: not built yet (it says what it needs)\n"
     "\n"
     "'kiln COMMAND --help' describes a command.\n";
 
@@ -44,5 +46,6 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "models")) return cmd_models(argc - 2, argv + 2);
   if (!strcmp(cmd, "passes")) return cmd_passes(argc - 2, argv + 2);
   if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+  if (!strcmp(cmd, "translate")) return cmd_translate(argc - 2, argv + 2);
   return cmd_not_yet(cmd, argc - 2, argv + 2);
 }

@@ -71,7 +71,9 @@ void s2s_decoder_copy_weights(s2s_decoder *dec, const kl_program *weights);
  * output ids go to out[r * max_len ...] (at most max_len, stopping before
  * <eos>, which is not written) and their count to out_len[r]; attn (may be
  * NULL) [rows, max_len, Ts] receives the attention weights of each emitted
- * step. NULL or a message (borrowed, valid until the next call). */
+ * step and, when the row ended at <eos> within max_len, of that <eos> step
+ * in row out_len[r] (as d2l's heatmaps show it); rows after that are zero.
+ * NULL or a message (borrowed, valid until the next call). */
 const char *s2s_greedy(s2s_decoder *dec, const int32_t *src, const int32_t *src_len,
                        int64_t max_len, int32_t *out, int64_t *out_len, float *attn);
 /* Beam search (d2l 10.8) for one sentence src [Ts] with valid length

@@ -4,6 +4,7 @@
  * output position. Every tensor a step reads or writes is allocated when
  * the decoder is made, so the per-step loop allocates nothing. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,27 +117,31 @@ static double fget(const s2s_decoder *dec, kl_tensor *t, int64_t i) {
   return is_f64(dec) ? ((const double *)p)[i] : ((const float *)p)[i];
 }
 
-static const char *fail(s2s_decoder *dec, const char *fmt, long long a, long long b, long long c) {
-  snprintf(dec->msg, sizeof dec->msg, fmt, a, b, c);
+__attribute__((format(printf, 2, 3))) static const char *fail(s2s_decoder *dec, const char *fmt,
+                                                              ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(dec->msg, sizeof dec->msg, fmt, ap);
+  va_end(ap);
   return dec->msg;
 }
 
 static const char *check_row(s2s_decoder *dec, int64_t r, const int32_t *src, int32_t len) {
   int64_t ts = dec->cfg.src_steps;
   if (len < 0 || len > ts)
-    return fail(dec, "seq2seq-attn decode: row %lld: source length %lld is outside [0, %lld]", r,
-                len, ts);
+    return fail(dec, "seq2seq-attn decode: row %lld: source length %d is outside [0, %lld]",
+                (long long)r, len, (long long)ts);
   for (int64_t t = 0; t < ts; t++)
     if (src[t] < 0 || src[t] >= dec->cfg.src_vocab)
       return fail(dec,
-                  "seq2seq-attn decode: source id %lld at position %lld is outside the "
-                  "vocabulary [0, %lld)",
-                  src[t], t, dec->cfg.src_vocab);
+                  "seq2seq-attn decode: row %lld: source id %d at position %lld is outside "
+                  "the vocabulary [0, %lld)",
+                  (long long)r, src[t], (long long)t, (long long)dec->cfg.src_vocab);
   return NULL;
 }
 
-/* Fills the encoder inputs with rows copies of nothing but the given rows
- * (rep: row 0 of src repeated over the batch) and runs the encoder. */
+/* Runs the encoder on the batch's rows of src, or with rep on row 0 of
+ * src copied into every row (beam search). */
 static const char *encode(s2s_decoder *dec, const int32_t *src, const int32_t *len, bool rep) {
   int64_t b = dec->cfg.batch, ts = dec->cfg.src_steps;
   int32_t *s = kl_tensor_data(dec->src), *l = kl_tensor_data(dec->len);
@@ -169,7 +174,7 @@ static void attn_row(s2s_decoder *dec, int64_t r, float *dst) {
 const char *s2s_greedy(s2s_decoder *dec, const int32_t *src, const int32_t *src_len,
                        int64_t max_len, int32_t *out, int64_t *out_len, float *attn) {
   int64_t b = dec->cfg.batch, ts = dec->cfg.src_steps, v = dec->cfg.tgt_vocab;
-  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", max_len, 0, 0);
+  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", (long long)max_len);
   for (int64_t r = 0; r < b; r++) {
     const char *e = check_row(dec, r, src + r * ts, src_len[r]);
     if (e) return e;
@@ -325,7 +330,7 @@ static void adopt(s2s_decoder *dec, beam_buf *bb, int64_t j, const cand *c, int6
 const char *s2s_beam(s2s_decoder *dec, const int32_t *src, int32_t src_len, int64_t max_len,
                      int32_t *out, int64_t *out_len, float *attn) {
   int64_t k = dec->cfg.batch, ts = dec->cfg.src_steps, v = dec->cfg.tgt_vocab;
-  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", max_len, 0, 0);
+  if (max_len < 0) return fail(dec, "seq2seq-attn decode: max_len %lld < 0", (long long)max_len);
   const char *e = check_row(dec, 0, src, src_len);
   if (e) return e;
   *out_len = 0;
@@ -337,7 +342,7 @@ const char *s2s_beam(s2s_decoder *dec, const int32_t *src, int32_t src_len, int6
   beam_buf bb = {0};
   if (!beam_alloc(&bb, k, max_len, ts)) {
     beam_free(&bb);
-    return fail(dec, "seq2seq-attn beam search: out of memory", 0, 0, 0);
+    return fail(dec, "seq2seq-attn beam search: out of memory");
   }
   int32_t *tok = kl_tensor_data(dec->token);
   for (int64_t r = 0; r < k; r++)

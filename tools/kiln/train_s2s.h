@@ -31,6 +31,7 @@ typedef struct s2s_run {
   double final_loss; /* last epoch's loss per token, d2l's metric */
   double tokens_per_s, train_s, compile_s;
   double exact_match, bleu4; /* NaN when not measured */
+  double d2l_bleu[4];        /* d2l's four example sentences (file data), else NaN */
 } s2s_run;
 
 void s2s_run_free(s2s_run *r);

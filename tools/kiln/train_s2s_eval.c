@@ -88,7 +88,7 @@ static bool write_heatmap(const s2s_meta *m, const translations *t, int64_t i, c
   const char **rl = malloc((size_t)rows * sizeof *rl), **cl = malloc((size_t)cols * sizeof *cl);
   bool ok = v && rl && cl;
   for (int64_t r = 0; ok && r < rows; r++) {
-    rl[r] = r < t->out_len[i] ? rt_vocab_token(m->tgt, t->out[i * t->max_len + r]) : "";
+    rl[r] = r < t->out_len[i] ? rt_vocab_token(m->tgt, t->out[i * t->max_len + r]) : "<eos>";
     for (int64_t c = 0; c < cols; c++)
       v[r * cols + c] = t->attn[(i * t->max_len + r) * t->src_steps + c];
   }
@@ -154,6 +154,12 @@ static void print_json(const train_opts *o, const s2s_run *r) {
   json_object_set_new(obj, "exact_match", real_or_null(r->exact_match));
   json_object_set_new(obj, "bleu", real_or_null(r->bleu4));
   json_object_set_new(obj, "seed", json_integer((json_int_t)o->seed));
+  if (isfinite(r->d2l_bleu[0])) {
+    json_t *b = json_array();
+    for (int i = 0; i < 4; i++)
+      json_array_append_new(b, real_or_null(r->d2l_bleu[i]));
+    json_object_set_new(obj, "d2l_bleu", b);
+  }
   char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
   if (s) puts(s);
   free(s);
@@ -163,8 +169,10 @@ static void print_json(const train_opts *o, const s2s_run *r) {
 /* Fills t: the held-out rows, then (file data) d2l's four sentences. */
 static bool fill_sources(const s2s_run *r, int64_t nd2l, translations *t, ir_diag *d) {
   int64_t ts = r->set.cfg.src_steps, nt = r->test.n;
-  memcpy(t->src, r->test.src, (size_t)(nt * ts) * sizeof *t->src);
-  memcpy(t->src_len, r->test.src_len, (size_t)nt * sizeof *t->src_len);
+  if (nt > 0) { /* the arrays are NULL when nothing is held out */
+    memcpy(t->src, r->test.src, (size_t)(nt * ts) * sizeof *t->src);
+    memcpy(t->src_len, r->test.src_len, (size_t)nt * sizeof *t->src_len);
+  }
   for (int64_t i = 0; i < nd2l; i++) {
     char *s = rt_text_preprocess(d2l_src[i], strlen(d2l_src[i]));
     int32_t len = s ? s2s_source_row(&r->set.meta, s, t->src + (nt + i) * ts, d) : -1;
@@ -192,7 +200,8 @@ static bool report(s2s_run *r, const translations *t) {
       if (i < r->set.samples && !hit) printf("  %s => %s  (want %s)\n", src, s, want);
     } else {
       int64_t k = i - nt;
-      printf("  %s => %s, bleu %.3f\n", d2l_src[k], s, rt_bleu_str(s, d2l_ref[k], 2));
+      r->d2l_bleu[k] = rt_bleu_str(s, d2l_ref[k], 2);
+      printf("  %s => %s, bleu %.3f\n", d2l_src[k], s, r->d2l_bleu[k]);
     }
     free(s);
   }
@@ -207,6 +216,8 @@ static bool report(s2s_run *r, const translations *t) {
 
 int s2s_evaluate(const train_opts *o, s2s_run *r) {
   r->exact_match = r->bleu4 = NAN;
+  for (int i = 0; i < 4; i++)
+    r->d2l_bleu[i] = NAN;
   int64_t nd2l = o->data ? 4 : 0, n = r->test.n + nd2l;
   int rc = CLI_OK;
   if (n > 0) {
