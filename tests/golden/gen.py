@@ -590,10 +590,12 @@ def main():
     import golden_nw
     import golden_optim
     import golden_s2s
+    import golden_transformer
     golden_grads.main()
     golden_optim.main()
     golden_nw.main()
     golden_s2s.main()
+    golden_transformer.main()
 
 
 if __name__ == "__main__":
