@@ -1,11 +1,12 @@
 /* Codegen: how a graph becomes one LLVM module. Every non-leaf node gets a
  * kernel `void kiln_k<ID>(ptr args, i64 begin, i64 end)` computing items
  * [begin, end) of its iteration space, where args = {out, operand 0, ...,
- * rt_exec*} (kernels never see node slots, so nodes with the same op,
+ * rt_exec*, tag} (kernels never see node slots, so nodes with the same op,
  * attributes and types share one kernel). The exported `void
- * kiln_step(ptr bufs)` fills each argument block from bufs (bufs[id] is
- * node id's buffer, bufs[g->nnodes] the rt_exec*) and calls the kernels in
- * node order, directly or through rt_parallel_for.
+ * kiln_step(ptr bufs)` walks a constant table of calls in node order,
+ * filling the argument block from bufs (bufs[id] is node id's buffer,
+ * bufs[g->nnodes] the rt_exec*) and calling each kernel directly or through
+ * rt_parallel_for; its size does not grow with the node count.
  * The lowering hooks named by ops.def (LOWER column) live in
  * backend/lower_*.c and use the helpers below. Internal to backend/. */
 #ifndef KILN_CG_H
@@ -56,8 +57,9 @@ typedef struct cg_kernel_rec {
 
 /* Lowering hook: emits the kernel(s) for n via cg_kernel_begin/end; returns
  * false with d set (naming the op) if it cannot. Leaves emit nothing. A
- * kernel may depend on n's op, attributes and types only (and on n->id for
- * the ops node_signature in cg_core.c lists), as twins reuse it. */
+ * kernel may depend on n's op, types and the attributes node_signature in
+ * cg_core.c keeps, never on n->id: twins reuse it. Per-node values reach
+ * it as data (cg_kernel_tag, cg_operand_offset). */
 typedef bool (*cg_lower_fn)(cg_ctx *c, const ir_node *n, ir_diag *d);
 
 #define CG_LOWER_FN(name) bool name(cg_ctx *c, const ir_node *n, ir_diag *d)
@@ -80,6 +82,17 @@ void cg_kernel_begin(cg_ctx *c, const ir_node *n, cg_kernel *k);
 void cg_kernel_end(cg_ctx *c, cg_kernel *k);
 /* Operand i's buffer pointer (any i), loaded in the current block. */
 LLVMValueRef cg_operand(cg_ctx *c, cg_kernel *k, int i);
+/* Bytes kiln_step adds to operand 0's pointer before calling n's kernel:
+ * a slice's first element (so slices differing only in starts share a
+ * kernel), 0 for every other op. */
+int64_t cg_operand_offset(const ir_graph *g, const ir_node *n);
+/* The kernel tag: an i64 kiln_step passes to every kernel call (loaded in
+ * the current block), cg_node_tag of the calling node. Kernels read per-node
+ * values from it instead of embedding them, so twins can share them. */
+LLVMValueRef cg_kernel_tag(cg_ctx *c, cg_kernel *k);
+/* The dropout key (rt_dropout_key) for dropout, else the node id (error
+ * records name it). */
+int64_t cg_node_tag(const ir_node *n);
 
 /* ---- loops ----------------------------------------------------------- */
 
@@ -115,5 +128,14 @@ LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef type, LLVMVal
  * (see backend/jit.c: rt_parallel_for, rt_exec_error, rt_dropout_uniform). */
 LLVMValueRef cg_call(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
                      LLVMValueRef *args);
+
+/* ---- math (backend/cg_math.c) ------------------------------------------ */
+
+/* e^x, tanh x and 1 / (1 + e^-x) of a float dt: inline, branch-free,
+ * vectorizable code for f32 (within a few ulp, see cg_math.c); f64 uses
+ * llvm.exp and libm. */
+LLVMValueRef cg_exp(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
+LLVMValueRef cg_tanh(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
 
 #endif

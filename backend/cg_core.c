@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/cg.h"
+#include "runtime/ref.h"
 
 static const cg_lower_fn lowerings[IR_NUM_OPS] = {
 #define IR_OP(E, T, AR, AT, FU, SH, REF, LOWER, GRAD_) [IR_OP_##E] = LOWER,
@@ -146,6 +147,14 @@ void cg_kernel_begin(cg_ctx *c, const ir_node *n, cg_kernel *k) {
 
 LLVMValueRef cg_operand(cg_ctx *c, cg_kernel *k, int i) { return load_buf(c, k->bufs, 1 + i); }
 
+LLVMValueRef cg_kernel_tag(cg_ctx *c, cg_kernel *k) {
+  return LLVMBuildPtrToInt(c->b, load_buf(c, k->bufs, 2 + k->n->nin), c->t_i64, "tag");
+}
+
+int64_t cg_node_tag(const ir_node *n) {
+  return n->op == IR_OP_DROPOUT ? (int64_t)rt_dropout_key(n) : n->id;
+}
+
 /* Room for n more kernel records. */
 static bool reserve(cg_ctx *c, int n) {
   if (c->nkernels + n <= c->capkernels) return true;
@@ -169,44 +178,137 @@ void cg_kernel_end(cg_ctx *c, cg_kernel *k) {
   c->kernels[c->nkernels++] = (cg_kernel_rec){k->fn, k->n, k->extent, grain, parallel};
 }
 
-/* kiln_step: each kernel once, in node order, with its argument block
- * {out, operands..., exec} filled from the buffer array. One block serves
- * every call: calls (and rt_parallel_for) return before the next begins. */
-static void emit_step(cg_ctx *c) {
+/* kiln_step walks a constant call table instead of calling each kernel
+ * from straight-line code: with thousands of nodes, a straight-line step
+ * was most of the module and took ~25 s of O3 and codegen (measured on
+ * the seq2seq-attn training step, 6164 nodes), while the loop is a few
+ * dozen instructions whatever the node count. Per call i:
+ *   kiln_fns[i]    the kernel
+ *   kiln_calls[i]  {extent, grain (0: call directly, on this thread),
+ *                   cg_operand_offset, cg_node_tag, first slot, number of
+ *                   slots}
+ *   kiln_slots[first..first+n)  bufs indices of {out, operands..., exec};
+ * the block is {out, operands..., exec, tag}.
+ * One argument block serves every call: calls (and rt_parallel_for)
+ * return before the next begins. */
+static LLVMValueRef private_table(cg_ctx *c, const char *name, LLVMTypeRef elt, LLVMValueRef *v,
+                                  unsigned n) {
+  LLVMValueRef init = LLVMConstArray2(elt, v, n);
+  LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+  return gv;
+}
+
+static LLVMValueRef gep2(cg_ctx *c, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i, int field) {
+  LLVMValueRef idx[] = {cg_i64(c, 0), i, cg_i32(c, field)};
+  return LLVMBuildInBoundsGEP2(c->b, t, base, idx, field < 0 ? 2 : 3, "");
+}
+
+static bool emit_step(cg_ctx *c, ir_diag *d) {
+  int ncalls = 0, nslots = 0, maxslots = 2;
+  for (int i = 0; i < c->nkernels; i++) {
+    if (c->kernels[i].extent <= 0) continue;
+    int k = c->kernels[i].n->nin + 2;
+    ncalls++;
+    nslots += k;
+    if (k + 1 > maxslots) maxslots = k + 1; /* and the tag */
+  }
+  LLVMTypeRef t_call = LLVMStructTypeInContext(
+      c->ctx, (LLVMTypeRef[]){c->t_i64, c->t_i64, c->t_i64, c->t_i64, c->t_i32, c->t_i32}, 6, 0);
+  LLVMValueRef *fns = malloc((size_t)(ncalls ? ncalls : 1) * sizeof *fns);
+  LLVMValueRef *calls = malloc((size_t)(ncalls ? ncalls : 1) * sizeof *calls);
+  LLVMValueRef *slots = malloc((size_t)(nslots ? nslots : 1) * sizeof *slots);
+  if (!fns || !calls || !slots) {
+    free(fns), free(calls), free(slots);
+    return ir_diag_set(d, "out of memory"), false;
+  }
+  for (int i = 0, k = 0, s = 0; i < c->nkernels; i++) {
+    cg_kernel_rec *r = &c->kernels[i];
+    if (r->extent <= 0) continue;
+    const ir_node *n = r->n;
+    LLVMValueRef f[] = {cg_i64(c, r->extent),
+                        cg_i64(c, r->parallel ? r->grain : 0),
+                        cg_i64(c, cg_operand_offset(c->g, n)),
+                        cg_i64(c, cg_node_tag(n)),
+                        cg_i32(c, s),
+                        cg_i32(c, n->nin + 2)};
+    fns[k] = r->fn;
+    calls[k++] = LLVMConstNamedStruct(t_call, f, 6);
+    for (int j = 0; j <= n->nin + 1; j++)
+      slots[s++] = cg_i32(c, j == 0 ? n->id : j <= n->nin ? n->in[j - 1] : c->g->nnodes);
+  }
+  LLVMValueRef g_fns = private_table(c, "kiln_fns", c->t_ptr, fns, (unsigned)ncalls);
+  LLVMValueRef g_calls = private_table(c, "kiln_calls", t_call, calls, (unsigned)ncalls);
+  LLVMValueRef g_slots = private_table(c, "kiln_slots", c->t_i32, slots, (unsigned)nslots);
+  LLVMTypeRef at_fns = LLVMGlobalGetValueType(g_fns), at_calls = LLVMGlobalGetValueType(g_calls);
+  LLVMTypeRef at_slots = LLVMGlobalGetValueType(g_slots);
+  free(fns), free(calls), free(slots);
+
   LLVMTypeRef ft = LLVMFunctionType(c->t_void, &c->t_ptr, 1, 0);
   LLVMValueRef step = LLVMAddFunction(c->mod, "kiln_step", ft);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, step, "entry"));
   LLVMValueRef bufs = LLVMGetParam(step, 0);
   LLVMValueRef exec = load_buf(c, bufs, c->g->nnodes);
-  int slots = 2;
-  for (int i = 0; i < c->nkernels; i++)
-    if (c->kernels[i].n->nin + 2 > slots) slots = c->kernels[i].n->nin + 2;
-  LLVMValueRef block = LLVMBuildArrayAlloca(c->b, c->t_ptr, cg_i64(c, slots), "args");
+  LLVMValueRef block = LLVMBuildArrayAlloca(c->b, c->t_ptr, cg_i64(c, maxslots), "args");
+  cg_loop calls_loop;
+  LLVMValueRef i = cg_loop_begin(c, &calls_loop, cg_i64(c, 0), cg_i64(c, ncalls));
+  LLVMValueRef extent = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 0), "extent");
+  LLVMValueRef grain = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 1), "grain");
+  LLVMValueRef off = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 2), "offset");
+  LLVMValueRef tag = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 3), "tag");
+  LLVMValueRef first = LLVMBuildLoad2(c->b, c->t_i32, gep2(c, at_calls, g_calls, i, 4), "first");
+  LLVMValueRef count = LLVMBuildLoad2(c->b, c->t_i32, gep2(c, at_calls, g_calls, i, 5), "count");
+  count = LLVMBuildZExt(c->b, count, c->t_i64, "");
+  first = LLVMBuildZExt(c->b, first, c->t_i64, "");
+  cg_loop fill;
+  LLVMValueRef j = cg_loop_begin(c, &fill, cg_i64(c, 0), count);
+  LLVMValueRef sl = gep2(c, at_slots, g_slots, LLVMBuildAdd(c->b, first, j, ""), -1);
+  sl = LLVMBuildZExt(c->b, LLVMBuildLoad2(c->b, c->t_i32, sl, ""), c->t_i64, "");
+  LLVMValueRef buf =
+      LLVMBuildLoad2(c->b, c->t_ptr, LLVMBuildGEP2(c->b, c->t_ptr, bufs, &sl, 1, ""), "");
+  LLVMBuildStore(c->b, buf, LLVMBuildGEP2(c->b, c->t_ptr, block, &j, 1, ""));
+  cg_loop_end(c, &fill);
+  LLVMValueRef one = cg_i64(c, 1);
+  LLVMValueRef in0 = LLVMBuildGEP2(c->b, c->t_ptr, block, &one, 1, "");
+  LLVMValueRef p0 = LLVMBuildLoad2(c->b, c->t_ptr, in0, "");
+  LLVMBuildStore(c->b, LLVMBuildGEP2(c->b, c->t_i8, p0, &off, 1, ""), in0);
+  LLVMBuildStore(c->b, LLVMBuildIntToPtr(c->b, tag, c->t_ptr, ""),
+                 LLVMBuildGEP2(c->b, c->t_ptr, block, &count, 1, ""));
+  LLVMValueRef fn = LLVMBuildLoad2(c->b, c->t_ptr, gep2(c, at_fns, g_fns, i, -1), "fn");
+  LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->ctx, step, "parallel");
+  LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->ctx, step, "direct");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, step, "next");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, grain, cg_i64(c, 0), ""), direct, par);
+  LLVMPositionBuilderAtEnd(c->b, par);
   LLVMTypeRef pf_params[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
-  for (int i = 0; i < c->nkernels; i++) {
-    cg_kernel_rec *r = &c->kernels[i];
-    if (r->extent <= 0) continue;
-    const ir_node *n = r->n;
-    for (int j = 0; j <= n->nin + 1; j++) {
-      int slot = j == 0 ? n->id : j <= n->nin ? n->in[j - 1] : c->g->nnodes;
-      LLVMValueRef idx = cg_i64(c, j);
-      LLVMBuildStore(c->b, load_buf(c, bufs, slot),
-                     LLVMBuildGEP2(c->b, c->t_ptr, block, &idx, 1, ""));
-    }
-    if (r->parallel) {
-      LLVMValueRef args[] = {exec, r->fn, block, cg_i64(c, r->extent), cg_i64(c, r->grain)};
-      cg_call(c, "rt_parallel_for", c->t_void, pf_params, 5, args);
-    } else {
-      LLVMValueRef args[] = {block, cg_i64(c, 0), cg_i64(c, r->extent)};
-      LLVMBuildCall2(c->b, c->t_kernel, r->fn, args, 3, "");
-    }
-  }
+  LLVMValueRef pargs[] = {exec, fn, block, extent, grain};
+  cg_call(c, "rt_parallel_for", c->t_void, pf_params, 5, pargs);
+  LLVMBuildBr(c->b, next);
+  LLVMPositionBuilderAtEnd(c->b, direct);
+  LLVMValueRef dargs[] = {block, cg_i64(c, 0), extent};
+  LLVMBuildCall2(c->b, c->t_kernel, fn, dargs, 3, "");
+  LLVMBuildBr(c->b, next);
+  LLVMPositionBuilderAtEnd(c->b, next);
+  cg_loop_end(c, &calls_loop);
   LLVMBuildRetVoid(c->b);
+  return true;
+}
+
+int64_t cg_operand_offset(const ir_graph *g, const ir_node *n) {
+  if (n->op != IR_OP_SLICE || !ir_type_numel(&n->type)) return 0;
+  const ir_type *xt = &g->nodes[n->in[0]]->type;
+  return ir_slice_base(xt, &n->attrs[0].ints) * (int64_t)ir_dtype_size(xt->dtype);
 }
 
 /* What makes two nodes' kernels interchangeable: op, result and operand
- * types, attributes. Ops whose kernels embed their node id (the dropout
- * stream, the error record) add it. Returns false if buf is too small. */
+ * types, attributes. Left out, because they arrive as data: a slice's
+ * starts (they only move its operand pointer, cg_operand_offset) and a
+ * dropout's key (the kernel tag, as is the node id of error records). An
+ * unrolled model otherwise compiles one kernel per time step for each.
+ * Returns false if buf is too small. */
 static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_t len) {
   char t[IR_TYPE_STRLEN];
   size_t k = (size_t)snprintf(buf, len, "%d %s", (int)n->op, ir_type_str(&n->type, t, sizeof t));
@@ -214,8 +316,9 @@ static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_
     k += (size_t)snprintf(buf + k, len - k, " %s",
                           ir_type_str(&g->nodes[n->in[i]]->type, t, sizeof t));
   const ir_op_info *info = ir_op_get(n->op);
-  for (int i = 0; i < info->nattrs && k < len; i++) {
+  for (int i = 0; n->op != IR_OP_SLICE && i < info->nattrs && k < len; i++) {
     const ir_attr *a = &n->attrs[i];
+    if (n->op == IR_OP_DROPOUT && strcmp(info->attrs[i].name, "key") == 0) continue;
     switch (a->kind) {
     case IR_ATTR_INT: k += (size_t)snprintf(buf + k, len - k, " i%lld", (long long)a->i); break;
     case IR_ATTR_FLOAT: k += (size_t)snprintf(buf + k, len - k, " f%a", a->f); break;
@@ -231,10 +334,6 @@ static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_
       break;
     }
   }
-  if ((n->op == IR_OP_DROPOUT || n->op == IR_OP_GATHER || n->op == IR_OP_SOFTMAX_CROSS_ENTROPY ||
-       n->op == IR_OP_SCATTER_ADD) &&
-      k < len)
-    k += (size_t)snprintf(buf + k, len - k, " #%d", n->id);
   return k < len;
 }
 
@@ -298,7 +397,7 @@ LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool trainin
     if (n->op == IR_OP_ARG || n->op == IR_OP_PARAM || n->op == IR_OP_CONST) continue;
     ok = lower_node(&c, n, &sigs, &nsigs, d);
   }
-  if (ok) emit_step(&c);
+  if (ok) ok = emit_step(&c, d);
   for (int s = 0; s < nsigs; s++)
     free(sigs[s].sig);
   free(sigs);

@@ -33,6 +33,9 @@
 #ifndef LLVM_VERSION_STRING
 #define LLVM_VERSION_STRING "19"
 #endif
+/* Bumped when generated code changes for the same graph (faster kernels,
+ * a new step layout), so objects cached by an older kiln are not reused. */
+#define CG_CODEGEN_REVISION 2
 #ifndef KILN_VERSION
 #define KILN_VERSION "unknown"
 #endif
@@ -98,9 +101,10 @@ void cg_jit_cache_key(const ir_graph *g, bool training, char out[65]) {
   LLVMGetVersion(&maj, &min, &patch);
   /* Separators keep adjacent fields from running into each other. */
   char tail[256];
-  int nt = snprintf(tail, sizeof tail, "\n--\ntraining=%d\ncpu=%s\nkiln=%s\nllvm=%s/%u.%u.%u\n",
-                    training ? 1 : 0, cpu ? cpu : "", KILN_VERSION, LLVM_VERSION_STRING, maj, min,
-                    patch);
+  int nt = snprintf(tail, sizeof tail,
+                    "\n--\ntraining=%d\ncpu=%s\nkiln=%s\ncodegen=%d\nllvm=%s/%u.%u.%u\n",
+                    training ? 1 : 0, cpu ? cpu : "", KILN_VERSION, CG_CODEGEN_REVISION,
+                    LLVM_VERSION_STRING, maj, min, patch);
   size_t ltext = text ? strlen(text) : 0, lfeat = features ? strlen(features) : 0;
   size_t ltail = nt > 0 ? (size_t)nt < sizeof tail ? (size_t)nt : sizeof tail - 1 : 0;
   char *buf = text ? malloc(ltext + ltail + lfeat + 1) : NULL;

@@ -34,8 +34,8 @@ void cg_jit_destroy(cg_jit *j);
 char *cg_jit_dump(const ir_graph *g, bool training, const char *stage, ir_diag *d);
 
 /* The cache key: SHA-256 over the printed graph (constants in full, no
- * locations), the training flag, the host CPU name and features, the kiln
- * and LLVM versions. */
+ * locations), the training flag, the host CPU name and features, the kiln,
+ * codegen-revision and LLVM versions. */
 void cg_jit_cache_key(const ir_graph *g, bool training, char out[65]);
 
 #endif

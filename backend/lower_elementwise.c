@@ -15,7 +15,7 @@ typedef struct ew {
   ir_dtype dt;    /* operand dtype */
   bool tanh_form; /* gelu */
   double p;       /* dropout */
-  LLVMValueRef seed, step;
+  LLVMValueRef seed, step, key;
 } ew;
 
 static bool unsupported(const ir_node *n, ir_dtype dt, ir_diag *d) {
@@ -191,7 +191,7 @@ static LLVMValueRef gelu(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValueRef x)
     x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x3, x, ""), x, "");
     LLVMValueRef in =
         LLVMBuildFMul(b, fconst(c, dt, 0.79788456080286535588), LLVMBuildFAdd(b, x, x3, ""), "");
-    t = libm1(c, dt, "tanh", in);
+    t = cg_tanh(c, dt, in);
   } else {
     t = libm1(c, dt, "erf", LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
   }
@@ -209,7 +209,7 @@ static LLVMValueRef gelu_deriv(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValue
     LLVMValueRef k = fconst(c, dt, 0.79788456080286535588);
     LLVMValueRef x3 = LLVMBuildFMul(b, fconst(c, dt, 0.044715), x, "");
     x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x3, x, ""), x, "");
-    LLVMValueRef t = libm1(c, dt, "tanh", LLVMBuildFMul(b, k, LLVMBuildFAdd(b, x, x3, ""), ""));
+    LLVMValueRef t = cg_tanh(c, dt, LLVMBuildFMul(b, k, LLVMBuildFAdd(b, x, x3, ""), ""));
     LLVMValueRef left = LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, t, ""), "");
     LLVMValueRef sech2 = LLVMBuildFSub(b, one, LLVMBuildFMul(b, t, t, ""), "");
     LLVMValueRef inner =
@@ -221,7 +221,7 @@ static LLVMValueRef gelu_deriv(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValue
   LLVMValueRef e =
       libm1(c, dt, "erf", LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
   LLVMValueRef cdf = LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, e, ""), "");
-  LLVMValueRef pdf = intrin1(c, "llvm.exp", LLVMBuildFMul(b, fconst(c, dt, -0.5), xx, ""));
+  LLVMValueRef pdf = cg_exp(c, dt, LLVMBuildFMul(b, fconst(c, dt, -0.5), xx, ""));
   pdf = LLVMBuildFDiv(b, LLVMBuildFMul(b, x, pdf, ""), fconst(c, dt, 2.50662827463100050242), "");
   return LLVMBuildFAdd(b, cdf, pdf, "");
 }
@@ -235,13 +235,10 @@ static LLVMValueRef float_unary(cg_ctx *c, const ew *e, LLVMValueRef x) {
   case IR_OP_RELU: /* unordered-greater keeps NaN; -0 becomes +0 as in the reference */
     return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUGT, x, fconst(c, dt, 0), ""), x,
                            fconst(c, dt, 0), "");
-  case IR_OP_EXP: return intrin1(c, "llvm.exp", x);
+  case IR_OP_EXP: return cg_exp(c, dt, x);
   case IR_OP_LOG: return intrin1(c, "llvm.log", x);
-  case IR_OP_TANH: return libm1(c, dt, "tanh", x);
-  case IR_OP_SIGMOID: {
-    LLVMValueRef ex = intrin1(c, "llvm.exp", LLVMBuildFNeg(b, x, ""));
-    return LLVMBuildFDiv(b, fconst(c, dt, 1), LLVMBuildFAdd(b, fconst(c, dt, 1), ex, ""), "");
-  }
+  case IR_OP_TANH: return cg_tanh(c, dt, x);
+  case IR_OP_SIGMOID: return cg_sigmoid(c, dt, x);
   case IR_OP_SQRT: return intrin1(c, "llvm.sqrt", x);
   case IR_OP_RSQRT: return LLVMBuildFDiv(b, fconst(c, dt, 1), intrin1(c, "llvm.sqrt", x), "");
   case IR_OP_SIN: return intrin1(c, "llvm.sin", x);
@@ -329,6 +326,7 @@ static void dropout_setup(cg_ctx *c, cg_kernel *k, void *ud) {
   e->seed = LLVMBuildLoad2(c->b, c->t_i64, k->exec, "seed");
   LLVMValueRef sp = LLVMBuildGEP2(c->b, c->t_i8, k->exec, &eight, 1, "");
   e->step = LLVMBuildLoad2(c->b, c->t_i64, sp, "step");
+  e->key = LLVMBuildTrunc(c->b, cg_kernel_tag(c, k), c->t_i32, "key");
 }
 
 /* keep when u >= p, scaled by 1/(1-p): computed in double and rounded once,
@@ -337,7 +335,7 @@ static LLVMValueRef dropout_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValu
   const ew *e = ud;
   LLVMBuilderRef b = c->b;
   LLVMTypeRef params[] = {c->t_i64, c->t_i64, c->t_i32, c->t_i64};
-  LLVMValueRef args[] = {e->seed, e->step, cg_i32(c, (int32_t)rt_dropout_key(e->n)), flat};
+  LLVMValueRef args[] = {e->seed, e->step, e->key, flat};
   LLVMValueRef u = cg_call(c, "rt_dropout_uniform", c->t_f32, params, 4, args);
   u = LLVMBuildFPExt(b, u, c->t_f64, "");
   LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, LLVMConstReal(c->t_f64, e->p), "");

@@ -57,7 +57,8 @@ LLVMValueRef lr_alloca(cg_ctx *c, LLVMTypeRef t, int64_t n) {
 void lr_exec_error(cg_ctx *c, cg_kernel *k, int kind, LLVMValueRef pos, LLVMValueRef val,
                    int64_t limit) {
   LLVMTypeRef ps[] = {c->t_ptr, c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64};
-  LLVMValueRef as[] = {k->exec, cg_i32(c, k->n->id), cg_i32(c, kind), pos, val, cg_i64(c, limit)};
+  LLVMValueRef id = LLVMBuildTrunc(c->b, cg_kernel_tag(c, k), c->t_i32, "");
+  LLVMValueRef as[] = {k->exec, id, cg_i32(c, kind), pos, val, cg_i64(c, limit)};
   cg_call(c, "rt_exec_error", c->t_void, ps, 6, as);
 }
 
