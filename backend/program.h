@@ -26,6 +26,7 @@ typedef struct cg_exec_state {
    * lives in (assign kernels write there), else NULL. */
   void **param_base;
   int nnodes, nparams, threads;
+  int blas_threads; /* OpenBLAS threads during a run (blas_threads_for) */
 } cg_exec_state;
 
 struct kl_program {

@@ -66,6 +66,24 @@ static void *param_data(kl_program *p, const ir_node *param) {
   return p->params[cg_program_param(p, ir_node_attr(param, "name")->s)]->data;
 }
 
+/* OpenBLAS threads any GEMM above ~262k multiply-adds, and after each
+ * threaded call its idle worker spins (sched_yield) for a while on the core
+ * kiln's own pool needs. A graph of many small GEMMs (an unrolled RNN) ran
+ * 2.2x slower on 2 threads than on 1 for that reason (seq2seq-attn, hidden
+ * 32); so OpenBLAS gets one thread unless some GEMM is big enough to gain. */
+#define CG_BLAS_THREAD_MIN_MACS (1LL << 24)
+
+static int blas_threads_for(const ir_graph *g, int threads) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (n->op != IR_OP_MATMUL) continue;
+    const ir_type *a = &g->nodes[n->in[0]]->type;
+    int64_t k = n->attrs[0].b ? a->dims[a->rank - 2] : a->dims[a->rank - 1];
+    if (ir_type_numel(&n->type) * k >= CG_BLAS_THREAD_MIN_MACS) return threads;
+  }
+  return 1;
+}
+
 bool cg_exec_create(kl_program *p, ir_diag *d) {
   const ir_graph *g = p->g;
   cg_exec_state *s = calloc(1, sizeof *s);
@@ -76,6 +94,7 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   s->threads = p->opts.threads > 0 ? p->opts.threads : cores > 0 ? (int)cores : 1;
   if (s->threads > 1 && !(s->pool = rt_pool_create(s->threads)))
     return ir_diag_set(d, "cannot start %d threads", s->threads), false;
+  s->blas_threads = blas_threads_for(g, s->threads);
   cg_jit_opts jo = {
       .training = p->opts.training, .no_cache = p->opts.no_cache, .cache_dir = p->opts.cache_dir};
   cg_jit_stats st = {0};
@@ -194,7 +213,7 @@ bool cg_exec_run(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outp
     int id = g->rets[r];
     if (g->nodes[id]->op == IR_OP_PARAM) memcpy(outputs[r]->t->data, s->bufs[id], s->bytes[id]);
   }
-  openblas_set_num_threads(s->threads);
+  openblas_set_num_threads(s->blas_threads);
   rt_exec_init(&s->exec, s->pool, p->opts.seed, p->runs);
   uint32_t fp = rt_fp_fast();
   cg_jit_step(s->jit)(s->bufs);

@@ -60,7 +60,7 @@ static const kl_model_info models[] = {
                "greedy translations of held-out pairs, exact-match accuracy (dates) or\n"
                "corpus BLEU-4, and writes the attention heatmap of one translation.",
      .shipped = true,
-     .epochs = 3,
+     .epochs = 1,
      .lr = 0.005,
      .takes_data = true,
      .takes_checkpoints = true,
