@@ -78,12 +78,12 @@ static const char *translate_all(s2s_decoder *dec, int64_t rows, translations *t
   return err;
 }
 
-/* The heatmap of translation i: rows = output tokens, columns = source
- * tokens up to <eos>. */
+/* The heatmap of translation i: rows = output tokens and the <eos> step
+ * when there is one, columns = source tokens up to <eos>. */
 static bool write_heatmap(const s2s_meta *m, const translations *t, int64_t i, const char *path,
                           ir_diag *d) {
-  int64_t rows = t->out_len[i] > 0 ? t->out_len[i] : 1,
-          cols = t->src_len[i] > 0 ? t->src_len[i] : 1;
+  int64_t rows = t->out_len[i] + (t->out_len[i] < t->max_len);
+  int64_t cols = t->src_len[i] > 0 ? t->src_len[i] : 1;
   double *v = malloc((size_t)(rows * cols) * sizeof *v);
   const char **rl = malloc((size_t)rows * sizeof *rl), **cl = malloc((size_t)cols * sizeof *cl);
   bool ok = v && rl && cl;
