@@ -141,8 +141,8 @@ rt_vocab *rt_vocab_from_tokens(const char *const *tokens, int64_t n, ir_diag *d)
     int64_t id = intern(v, tokens[i]);
     if (id < 0) goto oom;
     if (id != i) {
-      ir_diag_set(d, "vocabulary: token %lld ('%.64s') repeats token %lld", (long long)i,
-                  tokens[i], (long long)id);
+      ir_diag_set(d, "vocabulary: token %lld ('%.64s') repeats token %lld", (long long)i, tokens[i],
+                  (long long)id);
       rt_vocab_free(v);
       return NULL;
     }
