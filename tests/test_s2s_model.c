@@ -16,8 +16,9 @@
 #include "passes/autodiff.h"
 #include "runtime/safetensors.h"
 #include "tests/grad_harness.h"
+#include "tests/support/golden.h"
+#include "tests/support/model_golden.h"
 
-#define GOLDEN KILN_SOURCE_DIR "/tests/golden/s2s/s2s.safetensors"
 #define NPARAMS 23 /* 2 embeddings, 2 x 2 layers x 4 GRU tensors, 3 attention, dense w and b */
 
 /* Float32 kiln against the float64 torch reference, measured on both
@@ -25,7 +26,6 @@
  * 2e-6 of each tensor's largest element and 2e-5 relative wherever an
  * element exceeds 1% of it (elements that cancel to near zero have no
  * relative accuracy in float32); the Adam step within 1.2e-7 absolute. */
-#define RTOL 1e-4
 #define ATOL 1e-6
 
 typedef struct golden {
@@ -35,107 +35,31 @@ typedef struct golden {
 } golden;
 
 static const rt_tensor *gget(const golden *g, const char *name) {
-  const rt_tensor *t = rt_st_get(g->st, name);
-  cr_assert_not_null(t,
-                     "golden tensor %s missing (regenerate: /usr/bin/python3 "
-                     "tests/golden/golden_s2s.py)",
-                     name);
-  return t;
-}
-
-static int64_t gint(const golden *g, const char *name) {
-  const rt_tensor *t = gget(g, name);
-  cr_assert_eq(t->type.dtype, IR_I32, "%s", name);
-  return ((const int32_t *)t->data)[0];
-}
-
-/* A kiln tensor of dtype dt holding the golden tensor's values. */
-static kl_tensor *to_kl(const rt_tensor *t, kl_tensor_dtype dt) {
-  kl_tensor *k = kl_tensor_create(dt, t->type.rank, t->type.dims);
-  cr_assert_not_null(k);
-  for (int64_t i = 0; i < rt_numel(t); i++) {
-    if (dt == KL_TENSOR_F32)
-      ((float *)kl_tensor_data(k))[i] = (float)rt_get_f(t, i);
-    else if (dt == KL_TENSOR_F64)
-      ((double *)kl_tensor_data(k))[i] = rt_get_f(t, i);
-    else
-      ((int32_t *)kl_tensor_data(k))[i] = ((const int32_t *)t->data)[i];
-  }
-  return k;
+  return golden_st_get(g->st, name);
 }
 
 static void load(golden *g) {
-  ir_diag d = {0};
-  g->st = rt_st_read(GOLDEN, &d);
-  cr_assert_not_null(g->st, "%s (regenerate: /usr/bin/python3 tests/golden/golden_s2s.py)", d.msg);
-  g->cfg = (s2s_config){.src_vocab = gint(g, "cfg.src_vocab"),
-                        .tgt_vocab = gint(g, "cfg.tgt_vocab"),
-                        .embed = gint(g, "cfg.embed"),
-                        .hidden = gint(g, "cfg.hidden"),
-                        .layers = gint(g, "cfg.layers"),
+  g->st = golden_st_read(KILN_SOURCE_DIR "/tests/golden/s2s", "s2s");
+  const rt_safetensors *st = g->st;
+  g->cfg = (s2s_config){.src_vocab = mg_int(st, "cfg.src_vocab"),
+                        .tgt_vocab = mg_int(st, "cfg.tgt_vocab"),
+                        .embed = mg_int(st, "cfg.embed"),
+                        .hidden = mg_int(st, "cfg.hidden"),
+                        .layers = mg_int(st, "cfg.layers"),
                         .dropout = 0,
-                        .batch = gint(g, "cfg.batch"),
-                        .src_steps = gint(g, "cfg.src_steps"),
-                        .tgt_steps = gint(g, "cfg.tgt_steps"),
+                        .batch = mg_int(st, "cfg.batch"),
+                        .src_steps = mg_int(st, "cfg.src_steps"),
+                        .tgt_steps = mg_int(st, "cfg.tgt_steps"),
                         .dtype = KL_F32};
-  const char *names[5] = {"src", "src_len", "dec_in", "tgt", "tgt_len"};
-  for (int i = 0; i < 5; i++)
-    g->in[i] = to_kl(gget(g, names[i]), KL_TENSOR_I32);
+  mg_inputs(st, g->in);
 }
 
 static void unload(golden *g) {
-  for (int i = 0; i < 5; i++)
-    kl_tensor_destroy(g->in[i]);
+  mg_inputs_free(g->in);
   rt_st_destroy(g->st);
 }
 
 static const int32_t *gi32(const golden *g, int k) { return kl_tensor_data(g->in[k]); }
-
-static kl_compile_opts copts(kl_backend b) {
-  return (kl_compile_opts){.backend = b, .threads = 1, .no_cache = true};
-}
-
-static kl_program *compile(const ir_graph *ir, kl_backend b) {
-  kl_compile_opts o = copts(b);
-  char *err = NULL;
-  kl_program *p = kl_compile(ir, &o, &err);
-  cr_assert_not_null(p, "compile %s: %s", ir->name, err);
-  return p;
-}
-
-/* Sets every trainable parameter of p (optimizer state "<name>@slot" keeps
- * its zeros) from the golden weights; returns how many were set. */
-static int set_params(kl_program *p, const golden *g) {
-  int n = 0;
-  for (int i = 0; i < kl_program_num_params(p); i++) {
-    const char *name = kl_program_param_name(p, i);
-    if (strchr(name, '@')) continue;
-    const rt_tensor *w = rt_st_get(g->st, name);
-    cr_assert_not_null(w, "kiln parameter %s is not a torch parameter", name);
-    kl_tensor *t = to_kl(w, KL_TENSOR_F32);
-    const char *msg = kl_program_set_param(p, name, t);
-    cr_assert_null(msg, "set %s: %s", name, msg);
-    kl_tensor_destroy(t);
-    n++;
-  }
-  return n;
-}
-
-/* Expects got (n floats) within atol + rtol |want| of the golden tensor;
- * returns the largest |got - want| / (|want| + atol) seen. */
-static double expect_close(const char *what, const float *got, const rt_tensor *want, double rtol,
-                           double atol) {
-  int bad = 0;
-  double worst = 0;
-  for (int64_t i = 0; i < rt_numel(want); i++) {
-    double w = rt_get_f(want, i), e = fabs(got[i] - w);
-    worst = fmax(worst, e / (fabs(w) + atol));
-    if (!(e <= atol + rtol * fabs(w)) && bad++ < 5)
-      cr_expect_fail("%s[%lld]: kiln %.9g, torch %.9g", what, (long long)i, got[i], w);
-  }
-  cr_expect_eq(bad, 0, "%s: %d of %lld elements differ", what, bad, (long long)rt_numel(want));
-  return worst;
-}
 
 static s2s_train build_train(const s2s_config *c) {
   s2s_train t = s2s_build_train(c);
@@ -151,25 +75,11 @@ Test(s2s_model, parameter_names_are_torchs) {
   golden g;
   load(&g);
   s2s_train t = build_train(&g.cfg);
-  kl_program *p = compile(kl_graph_ir(t.g), KL_BACKEND_REF);
+  kl_program *p = mg_compile(kl_graph_ir(t.g), KL_BACKEND_REF);
   cr_expect_eq(kl_program_num_params(p), NPARAMS);
-  int torch_params = 0;
-  for (int i = 0; i < rt_st_count(g.st); i++) {
-    const char *name = rt_st_name(g.st, i);
-    if (strncmp(name, "grad.", 5) || !strcmp(name, "grad_norm")) continue;
-    torch_params++;
-    const rt_tensor *w = gget(&g, name + 5);
-    kl_tensor *k = NULL;
-    const char *msg = kl_program_get_param(p, name + 5, &k);
-    cr_expect_null(msg, "torch parameter %s: %s", name + 5, msg);
-    if (msg) continue;
-    cr_expect_eq(kl_tensor_rank(k), w->type.rank, "%s", name + 5);
-    for (int a = 0; a < w->type.rank && a < kl_tensor_rank(k); a++)
-      cr_expect_eq(kl_tensor_dim(k, a), w->type.dims[a], "%s dim %d", name + 5, a);
-    kl_tensor_destroy(k);
-  }
+  int torch_params = mg_expect_torch_names(p, g.st);
   cr_expect_eq(torch_params, NPARAMS);
-  cr_expect_eq(set_params(p, &g), NPARAMS);
+  cr_expect_eq(mg_set_params(p, g.st), NPARAMS);
   kl_program_destroy(p);
   kl_graph_destroy(t.g);
   unload(&g);
@@ -181,18 +91,17 @@ static void forward_matches(kl_backend b) {
   golden g;
   load(&g);
   s2s_train t = build_train(&g.cfg);
-  kl_program *p = compile(kl_graph_ir(t.g), b);
+  kl_program *p = mg_compile(kl_graph_ir(t.g), b);
   kl_graph_destroy(t.g);
-  set_params(p, &g);
+  mg_set_params(p, g.st);
   kl_tensor *out[2] = {NULL, NULL};
   const char *msg = kl_run(p, g.in, 5, out, 2);
   cr_assert_null(msg, "%s", msg);
   cr_assert_eq(kl_tensor_numel(out[0]), 1);
   cr_assert_eq(kl_tensor_numel(out[1]), rt_numel(gget(&g, "attn")));
-  double wl = expect_close("loss", kl_tensor_data(out[0]), gget(&g, "loss"), 1e-5, 0);
-  double wa = expect_close("attn", kl_tensor_data(out[1]), gget(&g, "attn"), 1e-5, ATOL);
-  cr_log_info("forward (%s): loss rel %.2g, attn rel %.2g", b == KL_BACKEND_JIT ? "jit" : "ref", wl,
-              wa);
+  double wl = mg_expect_close("loss", kl_tensor_data(out[0]), gget(&g, "loss"), 1e-5, 0);
+  double wa = mg_expect_close("attn", kl_tensor_data(out[1]), gget(&g, "attn"), 1e-5, ATOL);
+  cr_log_info("forward (%s): loss rel %.2g, attn rel %.2g", mg_backend_name(b), wl, wa);
   /* Masked source positions get exactly zero weight (exp(-1e6 - max)). */
   const float *a = kl_tensor_data(out[1]);
   const int32_t *src_len = gi32(&g, 1);
@@ -213,60 +122,13 @@ Test(s2s_model, forward_matches_torch_jit) { forward_matches(KL_BACKEND_JIT); }
 
 /* ---- gradients ------------------------------------------------------------------ */
 
-/* The gradients come from pass_autodiff on a clone of the training graph,
- * returned as outputs and compiled like any graph: they are read exactly,
- * where SGD with lr 1 would give them as p - (p - g), losing the low bits
- * of every small gradient to the rounding of p - g. */
+/* Every parameter's gradient (tests/support/model_golden.h). */
 static void gradients_match(kl_backend b) {
   golden g;
   load(&g);
   s2s_train t = build_train(&g.cfg);
-  ir_diag d = {0};
-  ir_graph *c = ir_graph_clone(kl_graph_ir(t.g), &d);
-  cr_assert_not_null(c, "%s", d.msg);
-  int loss = t.loss.id;
+  mg_expect_gradients(kl_graph_ir(t.g), t.loss.id, NPARAMS, g.st, b, "seq2seq-attn");
   kl_graph_destroy(t.g);
-  int wrt[NPARAMS + 1], grads[NPARAMS + 1], n = 0;
-  for (int id = 0; id < c->nnodes; id++) {
-    if (c->nodes[id]->op != IR_OP_PARAM) continue;
-    cr_assert_lt(n, NPARAMS, "more parameters than torch's %d", NPARAMS);
-    wrt[n++] = id;
-  }
-  cr_assert_eq(n, NPARAMS);
-  cr_assert(pass_autodiff(c, loss, n, wrt, grads, &d), "pass_autodiff: %s", d.msg);
-  ir_set_returns(c, n, grads);
-  kl_program *p = compile(c, b);
-  set_params(p, &g);
-  kl_tensor *out[NPARAMS] = {0};
-  const char *msg = kl_run(p, g.in, 5, out, n);
-  cr_assert_null(msg, "%s", msg);
-  double worst = 0, sq = 0;
-  for (int i = 0; i < n; i++) {
-    const char *name = ir_node_attr(c->nodes[wrt[i]], "name")->s;
-    char key[160];
-    snprintf(key, sizeof key, "grad.%s", name);
-    const rt_tensor *want = gget(&g, key);
-    cr_assert_eq(kl_tensor_numel(out[i]), rt_numel(want), "%s", key);
-    /* atol: 1e-4 of the gradient's largest element, for entries that
-     * cancel to near zero in both. */
-    double amax = 0;
-    for (int64_t k = 0; k < rt_numel(want); k++)
-      amax = fmax(amax, fabs(rt_get_f(want, k)));
-    const float *gv = kl_tensor_data(out[i]);
-    expect_close(key, gv, want, RTOL, 1e-5 * amax + 1e-9);
-    for (int64_t k = 0; k < rt_numel(want); k++)
-      worst = fmax(worst, fabs(gv[k] - rt_get_f(want, k)) / amax);
-    for (int64_t k = 0; k < rt_numel(want); k++)
-      sq += (double)gv[k] * gv[k];
-    kl_tensor_destroy(out[i]);
-  }
-  double norm = sqrt(sq), want_norm = rt_get_f(gget(&g, "grad_norm"), 0);
-  cr_expect(fabs(norm - want_norm) <= 1e-5 * want_norm, "gradient norm %.9g, torch %.9g", norm,
-            want_norm);
-  cr_log_info("gradients (%s): worst error / tensor max %.2g", b == KL_BACKEND_JIT ? "jit" : "ref",
-              worst);
-  kl_program_destroy(p);
-  ir_graph_destroy(c);
   unload(&g);
 }
 
@@ -285,13 +147,13 @@ static void adam_step_matches(kl_backend b) {
   load(&g);
   s2s_train t = build_train(&g.cfg);
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.005, .clip_norm = 1.0};
-  kl_compile_opts o = copts(b);
+  kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
   char *err = NULL;
   kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &o, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   kl_program *p = kl_train_step_program(s);
-  cr_assert_eq(set_params(p, &g), NPARAMS);
+  cr_assert_eq(mg_set_params(p, g.st), NPARAMS);
   double loss = 0;
   const char *msg = kl_train_step_run(s, g.in, 5, &loss);
   cr_assert_null(msg, "%s", msg);
@@ -312,7 +174,7 @@ static void adam_step_matches(kl_backend b) {
     const float *v = kl_tensor_data(k);
     for (int64_t e = 0; e < rt_numel(w); e++)
       worst = fmax(worst, fabs(v[e] - rt_get_f(w, e)));
-    expect_close(key, v, w, 0, 1e-6);
+    mg_expect_close(key, v, w, 0, 1e-6);
     /* The step really moved the weights (a no-op update would pass a loose
      * comparison for parameters with tiny gradients). */
     int moved = 0;
@@ -328,8 +190,7 @@ static void adam_step_matches(kl_backend b) {
     checked++;
   }
   cr_expect_eq(checked, NPARAMS);
-  cr_log_info("adam step (%s): worst absolute error %.2g", b == KL_BACKEND_JIT ? "jit" : "ref",
-              worst);
+  cr_log_info("adam step (%s): worst absolute error %.2g", mg_backend_name(b), worst);
   kl_train_step_destroy(s);
   unload(&g);
 }
@@ -353,14 +214,14 @@ static void decoding_agrees(kl_backend b) {
   cr_assert(eg && sg);
   cr_assert_null(kl_graph_error(eg), "%s", kl_graph_error(eg));
   cr_assert_null(kl_graph_error(sg), "%s", kl_graph_error(sg));
-  kl_program *tp = compile(kl_graph_ir(t.g), b), *ep = compile(kl_graph_ir(eg), b),
-             *sp = compile(kl_graph_ir(sg), b);
+  kl_program *tp = mg_compile(kl_graph_ir(t.g), b), *ep = mg_compile(kl_graph_ir(eg), b),
+             *sp = mg_compile(kl_graph_ir(sg), b);
   kl_graph_destroy(t.g);
   kl_graph_destroy(eg);
   kl_graph_destroy(sg);
-  set_params(tp, &g);
-  cr_expect_gt(set_params(ep, &g), 0);
-  cr_expect_gt(set_params(sp, &g), 0);
+  mg_set_params(tp, g.st);
+  cr_expect_gt(mg_set_params(ep, g.st), 0);
+  cr_expect_gt(mg_set_params(sp, g.st), 0);
 
   kl_tensor *tout[2] = {NULL, NULL}, *eout[3] = {NULL, NULL, NULL};
   const char *msg = kl_run(tp, g.in, 5, tout, 2);
@@ -415,9 +276,8 @@ static void decoding_agrees(kl_backend b) {
   cr_expect(fabs(loss - want) <= 1e-5 * want, "decoded loss %.9g, torch %.9g", loss, want);
   cr_expect(fabs(loss - train_loss) <= 1e-5 * want, "decoded loss %.9g, training graph %.9g", loss,
             train_loss);
-  cr_log_info("decoding (%s): attn vs train %.2g, vs torch %.2g; loss rel %.2g",
-              b == KL_BACKEND_JIT ? "jit" : "ref", worst_train, worst_torch,
-              fabs(loss - want) / want);
+  cr_log_info("decoding (%s): attn vs train %.2g, vs torch %.2g; loss rel %.2g", mg_backend_name(b),
+              worst_train, worst_torch, fabs(loss - want) / want);
   if (state != eout[2]) kl_tensor_destroy(state);
   kl_tensor_destroy(token);
   for (int i = 0; i < 3; i++)

@@ -16,8 +16,10 @@
 #include "passes/autodiff.h"
 #include "runtime/ref.h"
 #include "runtime/safetensors.h"
+#include "tests/support/golden.h"
+#include "tests/support/model_golden.h"
 
-#define GOLDEN_DIR KILN_SOURCE_DIR "/tests/golden/transformer/"
+#define GOLDEN_DIR KILN_SOURCE_DIR "/tests/golden/transformer"
 #define MAXP 96
 
 typedef struct golden {
@@ -28,51 +30,23 @@ typedef struct golden {
 } golden;
 
 static const rt_tensor *gget(const golden *g, const char *name) {
-  const rt_tensor *t = rt_st_get(g->st, name);
-  cr_assert_not_null(t,
-                     "golden tensor %s missing (regenerate: /usr/bin/python3 "
-                     "tests/golden/golden_transformer.py)",
-                     name);
-  return t;
-}
-
-static int64_t gint(const golden *g, const char *name) {
-  const rt_tensor *t = gget(g, name);
-  cr_assert_eq(t->type.dtype, IR_I32, "%s", name);
-  return ((const int32_t *)t->data)[0];
-}
-
-static kl_tensor *to_kl(const rt_tensor *t, kl_tensor_dtype dt) {
-  kl_tensor *k = kl_tensor_create(dt, t->type.rank, t->type.dims);
-  cr_assert_not_null(k);
-  for (int64_t i = 0; i < rt_numel(t); i++) {
-    if (dt == KL_TENSOR_F32)
-      ((float *)kl_tensor_data(k))[i] = (float)rt_get_f(t, i);
-    else
-      ((int32_t *)kl_tensor_data(k))[i] = ((const int32_t *)t->data)[i];
-  }
-  return k;
+  return golden_st_get(g->st, name);
 }
 
 /* variant: "post_ln" or "pre_ln". */
 static void load(golden *g, const char *variant) {
-  char path[512];
-  snprintf(path, sizeof path, GOLDEN_DIR "%s.safetensors", variant);
-  ir_diag d = {0};
-  g->st = rt_st_read(path, &d);
-  cr_assert_not_null(g->st, "%s (regenerate: /usr/bin/python3 tests/golden/golden_transformer.py)",
-                     d.msg);
-  g->cfg = (tf_config){.src_vocab = gint(g, "cfg.src_vocab"),
-                       .tgt_vocab = gint(g, "cfg.tgt_vocab"),
-                       .hidden = gint(g, "cfg.hidden"),
-                       .ffn = gint(g, "cfg.ffn"),
-                       .heads = gint(g, "cfg.heads"),
-                       .blocks = gint(g, "cfg.blocks"),
+  g->st = golden_st_read(GOLDEN_DIR, variant);
+  g->cfg = (tf_config){.src_vocab = mg_int(g->st, "cfg.src_vocab"),
+                       .tgt_vocab = mg_int(g->st, "cfg.tgt_vocab"),
+                       .hidden = mg_int(g->st, "cfg.hidden"),
+                       .ffn = mg_int(g->st, "cfg.ffn"),
+                       .heads = mg_int(g->st, "cfg.heads"),
+                       .blocks = mg_int(g->st, "cfg.blocks"),
                        .dropout = 0,
-                       .batch = gint(g, "cfg.batch"),
-                       .src_steps = gint(g, "cfg.src_steps"),
-                       .tgt_steps = gint(g, "cfg.tgt_steps"),
-                       .pre_ln = gint(g, "cfg.pre_ln") != 0,
+                       .batch = mg_int(g->st, "cfg.batch"),
+                       .src_steps = mg_int(g->st, "cfg.src_steps"),
+                       .tgt_steps = mg_int(g->st, "cfg.tgt_steps"),
+                       .pre_ln = mg_int(g->st, "cfg.pre_ln") != 0,
                        .dtype = KL_F32};
   cr_assert_eq(g->cfg.pre_ln, !strcmp(variant, "pre_ln"));
   g->nparams = 0;
@@ -81,62 +55,15 @@ static void load(golden *g, const char *variant) {
   /* Per block: encoder 12 tensors, decoder 18; embeddings, the output
    * layer, and pre-LN's two final norms. */
   cr_assert_eq(g->nparams, 30 * g->cfg.blocks + 4 + (g->cfg.pre_ln ? 4 : 0));
-  const char *names[5] = {"src", "src_len", "dec_in", "tgt", "tgt_len"};
-  for (int i = 0; i < 5; i++)
-    g->in[i] = to_kl(gget(g, names[i]), KL_TENSOR_I32);
+  mg_inputs(g->st, g->in);
 }
 
 static void unload(golden *g) {
-  for (int i = 0; i < 5; i++)
-    kl_tensor_destroy(g->in[i]);
+  mg_inputs_free(g->in);
   rt_st_destroy(g->st);
 }
 
 static const int32_t *gi32(const golden *g, int k) { return kl_tensor_data(g->in[k]); }
-
-static const char *bname(kl_backend b) { return b == KL_BACKEND_JIT ? "jit" : "ref"; }
-
-static kl_program *compile(const ir_graph *ir, kl_backend b) {
-  kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
-  char *err = NULL;
-  kl_program *p = kl_compile(ir, &o, &err);
-  cr_assert_not_null(p, "compile %s: %s", ir->name, err);
-  return p;
-}
-
-/* Sets every trainable parameter of p from the golden weights; returns
- * how many were set. */
-static int set_params(kl_program *p, const golden *g) {
-  int n = 0;
-  for (int i = 0; i < kl_program_num_params(p); i++) {
-    const char *name = kl_program_param_name(p, i);
-    if (strchr(name, '@')) continue;
-    const rt_tensor *w = rt_st_get(g->st, name);
-    cr_assert_not_null(w, "kiln parameter %s is not a torch parameter", name);
-    kl_tensor *t = to_kl(w, KL_TENSOR_F32);
-    const char *msg = kl_program_set_param(p, name, t);
-    cr_assert_null(msg, "set %s: %s", name, msg);
-    kl_tensor_destroy(t);
-    n++;
-  }
-  return n;
-}
-
-/* Expects got within atol + rtol |want| elementwise; returns the largest
- * |got - want| / (|want| + atol). */
-static double expect_close(const char *what, const float *got, const rt_tensor *want, double rtol,
-                           double atol) {
-  int bad = 0;
-  double worst = 0;
-  for (int64_t i = 0; i < rt_numel(want); i++) {
-    double w = rt_get_f(want, i), e = fabs(got[i] - w);
-    worst = fmax(worst, e / (fabs(w) + atol));
-    if (!(e <= atol + rtol * fabs(w)) && bad++ < 5)
-      cr_expect_fail("%s[%lld]: kiln %.9g, torch %.9g", what, (long long)i, got[i], w);
-  }
-  cr_expect_eq(bad, 0, "%s: %d of %lld elements differ", what, bad, (long long)rt_numel(want));
-  return worst;
-}
 
 static tf_train build_train(const tf_config *c) {
   tf_train t = tf_build_train(c);
@@ -151,22 +78,10 @@ static void names_match(const char *variant) {
   golden g;
   load(&g, variant);
   tf_train t = build_train(&g.cfg);
-  kl_program *p = compile(kl_graph_ir(t.g), KL_BACKEND_REF);
+  kl_program *p = mg_compile(kl_graph_ir(t.g), KL_BACKEND_REF);
   cr_expect_eq(kl_program_num_params(p), g.nparams);
-  for (int i = 0; i < rt_st_count(g.st); i++) {
-    const char *name = rt_st_name(g.st, i);
-    if (strncmp(name, "grad.", 5)) continue;
-    const rt_tensor *w = gget(&g, name + 5);
-    kl_tensor *k = NULL;
-    const char *msg = kl_program_get_param(p, name + 5, &k);
-    cr_expect_null(msg, "torch parameter %s: %s", name + 5, msg);
-    if (msg) continue;
-    cr_expect_eq(kl_tensor_rank(k), w->type.rank, "%s", name + 5);
-    for (int a = 0; a < w->type.rank && a < kl_tensor_rank(k); a++)
-      cr_expect_eq(kl_tensor_dim(k, a), w->type.dims[a], "%s dim %d", name + 5, a);
-    kl_tensor_destroy(k);
-  }
-  cr_expect_eq(set_params(p, &g), g.nparams);
+  cr_expect_eq(mg_expect_torch_names(p, g.st), g.nparams);
+  cr_expect_eq(mg_set_params(p, g.st), g.nparams);
   kl_program_destroy(p);
   kl_graph_destroy(t.g);
   unload(&g);
@@ -192,17 +107,17 @@ static void forward_matches(const char *variant, kl_backend b) {
   golden g;
   load(&g, variant);
   tf_train t = build_train(&g.cfg);
-  kl_program *p = compile(kl_graph_ir(t.g), b);
+  kl_program *p = mg_compile(kl_graph_ir(t.g), b);
   kl_graph_destroy(t.g);
-  set_params(p, &g);
+  mg_set_params(p, g.st);
   kl_tensor *out[2] = {NULL, NULL};
   const char *msg = kl_run(p, g.in, 5, out, 2);
   cr_assert_null(msg, "%s", msg);
   cr_assert_eq(kl_tensor_numel(out[0]), 1);
   cr_assert_eq(kl_tensor_numel(out[1]), rt_numel(gget(&g, "attn")));
-  double wl = expect_close("loss", kl_tensor_data(out[0]), gget(&g, "loss"), 1e-5, 0);
-  double wa = expect_close("attn", kl_tensor_data(out[1]), gget(&g, "attn"), 1e-5, 1e-6);
-  cr_log_info("forward %s (%s): loss rel %.2g, attn rel %.2g", variant, bname(b), wl, wa);
+  double wl = mg_expect_close("loss", kl_tensor_data(out[0]), gget(&g, "loss"), 1e-5, 0);
+  double wa = mg_expect_close("attn", kl_tensor_data(out[1]), gget(&g, "attn"), 1e-5, 1e-6);
+  cr_log_info("forward %s (%s): loss rel %.2g, attn rel %.2g", variant, mg_backend_name(b), wl, wa);
   expect_masked_zero(&g, kl_tensor_data(out[1]));
   kl_tensor_destroy(out[0]);
   kl_tensor_destroy(out[1]);
@@ -217,58 +132,13 @@ Test(transformer_model, forward_pre_ln_jit) { forward_matches("pre_ln", KL_BACKE
 
 /* ---- gradients ------------------------------------------------------------------ */
 
-/* pass_autodiff on a clone of the training graph, the gradients returned
- * as outputs (read exactly, not through an optimizer update). Float32
- * against float64 torch: within 1e-4 relative plus 1e-5 of each tensor's
- * largest element (elements that cancel to near zero have no relative
- * accuracy in float32). */
+/* Every parameter's gradient (tests/support/model_golden.h). */
 static void gradients_match(const char *variant, kl_backend b) {
   golden g;
   load(&g, variant);
   tf_train t = build_train(&g.cfg);
-  ir_diag d = {0};
-  ir_graph *c = ir_graph_clone(kl_graph_ir(t.g), &d);
-  cr_assert_not_null(c, "%s", d.msg);
-  int loss = t.loss.id;
+  mg_expect_gradients(kl_graph_ir(t.g), t.loss.id, g.nparams, g.st, b, variant);
   kl_graph_destroy(t.g);
-  int wrt[MAXP], grads[MAXP], n = 0;
-  for (int id = 0; id < c->nnodes; id++) {
-    if (c->nodes[id]->op != IR_OP_PARAM) continue;
-    cr_assert_lt(n, g.nparams, "more parameters than torch's %d", g.nparams);
-    wrt[n++] = id;
-  }
-  cr_assert_eq(n, g.nparams);
-  cr_assert(pass_autodiff(c, loss, n, wrt, grads, &d), "pass_autodiff: %s", d.msg);
-  ir_set_returns(c, n, grads);
-  kl_program *p = compile(c, b);
-  set_params(p, &g);
-  kl_tensor *out[MAXP] = {0};
-  const char *msg = kl_run(p, g.in, 5, out, n);
-  cr_assert_null(msg, "%s", msg);
-  double worst = 0, sq = 0;
-  for (int i = 0; i < n; i++) {
-    const char *name = ir_node_attr(c->nodes[wrt[i]], "name")->s;
-    char key[200];
-    snprintf(key, sizeof key, "grad.%s", name);
-    const rt_tensor *want = gget(&g, key);
-    cr_assert_eq(kl_tensor_numel(out[i]), rt_numel(want), "%s", key);
-    double amax = 0;
-    for (int64_t k = 0; k < rt_numel(want); k++)
-      amax = fmax(amax, fabs(rt_get_f(want, k)));
-    const float *gv = kl_tensor_data(out[i]);
-    expect_close(key, gv, want, 1e-4, 1e-5 * amax + 1e-9);
-    for (int64_t k = 0; k < rt_numel(want); k++) {
-      if (amax > 0) worst = fmax(worst, fabs(gv[k] - rt_get_f(want, k)) / amax);
-      sq += (double)gv[k] * gv[k];
-    }
-    kl_tensor_destroy(out[i]);
-  }
-  double norm = sqrt(sq), want_norm = rt_get_f(gget(&g, "grad_norm"), 0);
-  cr_expect(fabs(norm - want_norm) <= 1e-5 * want_norm, "gradient norm %.9g, torch %.9g", norm,
-            want_norm);
-  cr_log_info("gradients %s (%s): worst error / tensor max %.2g", variant, bname(b), worst);
-  kl_program_destroy(p);
-  ir_graph_destroy(c);
   unload(&g);
 }
 
@@ -298,7 +168,7 @@ static void adam_step_matches(const char *variant, kl_backend b) {
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   kl_program *p = kl_train_step_program(s);
-  cr_assert_eq(set_params(p, &g), g.nparams);
+  cr_assert_eq(mg_set_params(p, g.st), g.nparams);
   double loss = 0;
   const char *msg = kl_train_step_run(s, g.in, 5, &loss);
   cr_assert_null(msg, "%s", msg);
@@ -356,7 +226,7 @@ static void adam_step_matches(const char *variant, kl_backend b) {
   cr_expect_gt(moved_tensors, g.nparams / 2);
   cr_log_info("adam step %s (%s): worst absolute error %.2g (%d elements with |g| near eps "
               "checked loosely)",
-              variant, bname(b), worst, loose);
+              variant, mg_backend_name(b), worst, loose);
   kl_train_step_destroy(s);
   unload(&g);
 }
@@ -383,13 +253,13 @@ static void decoding_agrees(const char *variant, kl_backend b) {
   cr_assert(eg && dg);
   cr_assert_null(kl_graph_error(eg), "%s", kl_graph_error(eg));
   cr_assert_null(kl_graph_error(dg), "%s", kl_graph_error(dg));
-  kl_program *tp = compile(kl_graph_ir(t.g), b), *ep = compile(kl_graph_ir(eg), b),
-             *dp = compile(kl_graph_ir(dg), b);
+  kl_program *tp = mg_compile(kl_graph_ir(t.g), b), *ep = mg_compile(kl_graph_ir(eg), b),
+             *dp = mg_compile(kl_graph_ir(dg), b);
   kl_graph_destroy(t.g);
   kl_graph_destroy(eg);
   kl_graph_destroy(dg);
-  set_params(tp, &g);
-  int ne = set_params(ep, &g), nd = set_params(dp, &g);
+  mg_set_params(tp, g.st);
+  int ne = mg_set_params(ep, g.st), nd = mg_set_params(dp, g.st);
   cr_expect_eq(ne + nd, g.nparams, "encoder %d + decoder %d parameters", ne, nd);
 
   kl_tensor *tout[2] = {NULL, NULL}, *enc = NULL;
@@ -428,7 +298,7 @@ static void decoding_agrees(const char *variant, kl_backend b) {
     cr_expect(fabs(da[i] - ta[i]) <= 1e-6 + 1e-5 * ta[i], "attn[%lld] %.9g, training graph %.9g",
               (long long)i, da[i], ta[i]);
   }
-  expect_close("decoder attn", da, gget(&g, "attn"), 1e-5, 1e-6);
+  mg_expect_close("decoder attn", da, gget(&g, "attn"), 1e-5, 1e-6);
 
   /* Causality: scramble the tokens after position t. */
   for (int64_t t0 = 0; t0 + 1 < tt; t0++) {
@@ -460,8 +330,8 @@ static void decoding_agrees(const char *variant, kl_backend b) {
     kl_tensor_destroy(out2[1]);
     kl_tensor_destroy(alt);
   }
-  cr_log_info("decoding %s (%s): attn vs train %.2g; loss rel %.2g", variant, bname(b), worst,
-              fabs(loss - want) / want);
+  cr_log_info("decoding %s (%s): attn vs train %.2g; loss rel %.2g", variant, mg_backend_name(b),
+              worst, fabs(loss - want) / want);
   kl_tensor_destroy(enc);
   for (int i = 0; i < 2; i++) {
     kl_tensor_destroy(tout[i]);
