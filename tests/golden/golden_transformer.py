@@ -40,13 +40,12 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from golden_lib import safetensors_bytes  # noqa: E402
+from golden_translate import train_step_tensors  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "transformer")
 SEED = 20240611
 CFG = dict(src_vocab=11, tgt_vocab=9, hidden=8, ffn=12, heads=2, blocks=2, batch=3,
            src_steps=5, tgt_steps=4)
-PAD, BOS, EOS = 1, 2, 3  # d2l's Vocab order: <unk> 0, then reserved tokens
-LR, CLIP = 0.005, 1.0
 
 
 def masked_softmax(X, valid_lens):
@@ -249,36 +248,6 @@ class EncoderDecoder(nn.Module):
         return self.decoder(dec_X, dec_state)
 
 
-class MaskedSoftmaxCELoss(nn.CrossEntropyLoss):
-    def forward(self, pred, label, valid_len):
-        mask = torch.arange(label.size(1))[None, :] < valid_len[:, None]
-        weights = mask.to(pred.dtype)
-        self.reduction = "none"
-        unweighted = super().forward(pred.permute(0, 2, 1), label)
-        return (unweighted * weights).mean(dim=1)
-
-
-def make_batch(gen, c):
-    """Sources: random words, <eos>, then <pad>; targets likewise, and the
-    decoder input is <bos> followed by the target shifted right."""
-    B, Ts, Tt = c["batch"], c["src_steps"], c["tgt_steps"]
-    src_len = torch.tensor([5, 3, 2], dtype=torch.int64)
-    tgt_len = torch.tensor([4, 2, 0], dtype=torch.int64)
-    assert len(src_len) == B and int(src_len.max()) <= Ts and int(tgt_len.max()) <= Tt
-    src = torch.full((B, Ts), PAD, dtype=torch.int64)
-    tgt = torch.full((B, Tt), PAD, dtype=torch.int64)
-    for b in range(B):
-        n = int(src_len[b])
-        src[b, :n - 1] = torch.randint(4, c["src_vocab"], (n - 1,), generator=gen)
-        src[b, n - 1] = EOS
-        n = int(tgt_len[b])
-        if n:
-            tgt[b, :n - 1] = torch.randint(4, c["tgt_vocab"], (n - 1,), generator=gen)
-            tgt[b, n - 1] = EOS
-    dec_in = torch.cat([torch.full((B, 1), BOS, dtype=torch.int64), tgt[:, :-1]], 1)
-    return src, src_len, dec_in, tgt, tgt_len
-
-
 def build(c, pre):
     torch.manual_seed(SEED)
     args = (c["hidden"], c["ffn"], c["heads"], c["blocks"], 0.0, pre)
@@ -290,42 +259,15 @@ def build(c, pre):
 def golden(pre, out_dir):
     c = CFG
     net = build(c, pre)
-    gen = torch.Generator().manual_seed(SEED + 1)
-    src, src_len, dec_in, tgt, tgt_len = make_batch(gen, c)
-    t = {"cfg." + k: torch.tensor(v, dtype=torch.int32) for k, v in c.items()}
-    t["cfg.pre_ln"] = torch.tensor(int(pre), dtype=torch.int32)
-    for k, v in (("src", src), ("src_len", src_len), ("dec_in", dec_in), ("tgt", tgt),
-                 ("tgt_len", tgt_len)):
-        t[k] = v.to(torch.int32)
-    names = [n for n, _ in net.named_parameters()]
-    for n, p in net.named_parameters():
-        t[n] = p.detach().clone()
-
-    net.train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=LR)
-    optimizer.zero_grad()
-    Y_hat, _ = net(src, dec_in, src_len)
-    loss = MaskedSoftmaxCELoss()(Y_hat, tgt, tgt_len).sum()
-    loss.backward()
-    t["loss"] = loss.detach()
     B, H, Tt, Ts = c["batch"], c["heads"], c["tgt_steps"], c["src_steps"]
-    t["attn"] = net.decoder.cross_weights.detach().reshape(B, H, Tt, Ts).clone()
-    for n, p in net.named_parameters():
-        t["grad." + n] = p.grad.detach().clone()
-    norm = torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
-    t["grad_norm"] = norm.detach()
-    if not norm.item() > 1.05 * CLIP:  # clearly clipped, also in float32
-        sys.exit("golden_transformer.py: gradient norm %g does not exceed the clip"
-                 % norm.item())
-    optimizer.step()
-    for n, p in net.named_parameters():
-        t["adam." + n] = p.detach().clone()
-
+    t, loss, norm = train_step_tensors(
+        net, c, SEED, lambda n: n.decoder.cross_weights.detach().reshape(B, H, Tt, Ts).clone(),
+        "golden_transformer.py", {"pre_ln": int(pre)})
     name = "pre_ln" if pre else "post_ln"
     with open(os.path.join(out_dir, name + ".safetensors"), "wb") as f:
         f.write(safetensors_bytes(t))
     print("wrote the transformer golden %s (%d parameters, loss %.6f, grad norm %.4f) to %s"
-          % (name, len(names), loss.item(), norm.item(), out_dir))
+          % (name, len(list(net.parameters())), loss, norm, out_dir))
 
 
 def main(out_dir=OUT_DIR):
