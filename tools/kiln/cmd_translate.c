@@ -8,9 +8,8 @@
 #include <string.h>
 
 #include "models/models.h"
-#include "runtime/svg.h"
 #include "tools/kiln/cli.h"
-#include "tools/kiln/s2s.h"
+#include "tools/kiln/s2s_data.h"
 
 int cmd_translate(int argc, char **argv);
 
@@ -119,52 +118,12 @@ static int translate_one(const tr_opts *o, const s2s_meta *m, s2s_decoder *dec, 
                       ? s2s_beam(dec, r->ids, r->valid, max_len, r->out, &r->out_len, r->attn)
                       : s2s_greedy(dec, r->ids, &r->valid, max_len, r->out, &r->out_len, r->attn);
   if (e) return cli_error("translate", "'%s': %s", s, e);
-  const char *sep = m->char_tokens ? "" : " ";
-  printf("%s => ", s);
-  for (int64_t i = 0; i < r->out_len; i++) {
-    const char *t = rt_vocab_token(m->tgt, r->out[i]);
-    printf("%s%s", i ? sep : "", t ? t : "<?>");
-  }
-  putchar('\n');
+  char *text = s2s_detokenize(m, r->out, r->out_len);
+  if (!text) return cli_error("translate", "out of memory");
+  printf("%s => %s\n", s, text);
   fflush(stdout);
+  free(text);
   return CLI_OK;
-}
-
-/* The first sentence's attention: one row per output token (and the <eos>
- * step when the translation ended there), one column per source position
- * the model attends to (tokens and <eos>). */
-static int write_heatmap(const char *path, const s2s_meta *m, const tr_result *r, int64_t max_len) {
-  int64_t ts = m->cfg.src_steps, rows = r->out_len < max_len ? r->out_len + 1 : r->out_len;
-  int64_t cols = r->valid > 0 ? r->valid : ts;
-  if (rows == 0) return cli_error("translate", "%s: the translation is empty: no heatmap", path);
-  double *v = malloc((size_t)(rows * cols) * sizeof *v);
-  const char **rl = malloc((size_t)rows * sizeof *rl), **cl = malloc((size_t)cols * sizeof *cl);
-  int rc = CLI_OK;
-  if (!v || !rl || !cl) rc = cli_error("translate", "out of memory");
-  for (int64_t i = 0; !rc && i < rows; i++) {
-    const char *t = i < r->out_len ? rt_vocab_token(m->tgt, r->out[i]) : "<eos>";
-    rl[i] = !t ? "<?>" : strcmp(t, " ") ? t : "\u2423";
-    for (int64_t j = 0; j < cols; j++)
-      v[i * cols + j] = r->attn[i * ts + j];
-  }
-  for (int64_t j = 0; !rc && j < cols; j++) {
-    const char *t = j < r->src.n ? r->src.v[j] : rt_vocab_token(m->src, r->ids[j]);
-    cl[j] = !t ? "<?>" : strcmp(t, " ") ? t : "\u2423"; /* a visible space */
-  }
-  ir_diag d = {0};
-  rt_svg_heatmap h = {.title = "seq2seq-attn attention",
-                      .xlabel = "source tokens",
-                      .ylabel = "output tokens",
-                      .rows = rows,
-                      .cols = cols,
-                      .values = v,
-                      .row_labels = rl,
-                      .col_labels = cl};
-  if (!rc && !rt_svg_heatmap_write(&h, path, &d)) rc = cli_error("translate", "%s", d.msg);
-  free(v);
-  free(rl);
-  free(cl);
-  return rc;
 }
 
 static int run(const tr_opts *o) {
@@ -202,7 +161,11 @@ static int run(const tr_opts *o) {
     rc = translate_one(o, &m, dec, o->sent[i], max_len, r);
   }
   /* Written last, so a failed sentence leaves no figure behind. */
-  if (!rc && o->heatmap) rc = write_heatmap(o->heatmap, &m, &res[0], max_len);
+  ir_diag hd = {0};
+  if (!rc && o->heatmap &&
+      !s2s_heatmap_write(&m, &res[0].src, res[0].ids, res[0].valid, res[0].out, res[0].out_len,
+                         max_len, res[0].attn, o->heatmap, &hd))
+    rc = cli_error("translate", "%s", hd.msg);
   for (int i = 0; i < 2; i++) {
     rt_toklist_free(&res[i].src);
     free(res[i].ids);

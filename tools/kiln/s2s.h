@@ -85,4 +85,18 @@ const char *s2s_greedy(s2s_decoder *dec, const int32_t *src, const int32_t *src_
 const char *s2s_beam(s2s_decoder *dec, const int32_t *src, int32_t src_len, int64_t max_len,
                      int32_t *out, int64_t *out_len, float *attn);
 
+/* ---- attention heatmaps (s2s_heatmap.c) ---------------------------------- */
+
+/* One translation's attention as an SVG heatmap at path (atomically): a row
+ * per output token out[0..out_len) plus the <eos> step when the translation
+ * ended within max_len, a column per source position src_ids[0..src_len)
+ * (the sentence and its <eos>; all src_steps when src_len is 0). attn is
+ * [max_len, src_steps] as s2s_greedy/s2s_beam write it. Column labels come
+ * from src_tokens where given (the words as typed, unknown ones included),
+ * else from the vocabulary; a space token is drawn as a visible U+2423.
+ * false with d set (an empty translation, I/O, memory). */
+bool s2s_heatmap_write(const s2s_meta *m, const rt_toklist *src_tokens, const int32_t *src_ids,
+                       int32_t src_len, const int32_t *out, int64_t out_len, int64_t max_len,
+                       const float *attn, const char *path, ir_diag *d);
+
 #endif

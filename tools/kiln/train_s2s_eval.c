@@ -78,42 +78,6 @@ static const char *translate_all(s2s_decoder *dec, int64_t rows, translations *t
   return err;
 }
 
-/* The heatmap of translation i: rows = output tokens and the <eos> step
- * when there is one, columns = source tokens up to <eos>. */
-static bool write_heatmap(const s2s_meta *m, const translations *t, int64_t i, const char *path,
-                          ir_diag *d) {
-  int64_t rows = t->out_len[i] + (t->out_len[i] < t->max_len);
-  int64_t cols = t->src_len[i] > 0 ? t->src_len[i] : 1;
-  double *v = malloc((size_t)(rows * cols) * sizeof *v);
-  const char **rl = malloc((size_t)rows * sizeof *rl), **cl = malloc((size_t)cols * sizeof *cl);
-  bool ok = v && rl && cl;
-  for (int64_t r = 0; ok && r < rows; r++) {
-    rl[r] = r < t->out_len[i] ? rt_vocab_token(m->tgt, t->out[i * t->max_len + r]) : "<eos>";
-    for (int64_t c = 0; c < cols; c++)
-      v[r * cols + c] = t->attn[(i * t->max_len + r) * t->src_steps + c];
-  }
-  for (int64_t c = 0; ok && c < cols; c++) {
-    const char *tok = rt_vocab_token(m->src, t->src[i * t->src_steps + c]);
-    cl[c] = tok && !strcmp(tok, " ") ? "\u2423" : tok; /* a visible space */
-  }
-  for (int64_t r = 0; ok && r < rows; r++)
-    if (rl[r] && !strcmp(rl[r], " ")) rl[r] = "\u2423";
-  rt_svg_heatmap h = {.title = "seq2seq-attn: attention of each output token",
-                      .xlabel = "source tokens",
-                      .ylabel = "output tokens",
-                      .rows = rows,
-                      .cols = cols,
-                      .values = v,
-                      .row_labels = rl,
-                      .col_labels = cl};
-  if (!ok) ir_diag_set(d, "heatmap: out of memory");
-  ok = ok && rt_svg_heatmap_write(&h, path, d);
-  free(v);
-  free(rl);
-  free(cl);
-  return ok;
-}
-
 /* Corpus BLEU-4 of t against the reference ids of dt (up to <eos>). */
 static double corpus_bleu(const translations *t, const s2s_data *dt) {
   const int32_t **p = malloc((size_t)t->n * sizeof *p), **q = malloc((size_t)t->n * sizeof *q);
@@ -241,7 +205,9 @@ int s2s_evaluate(const train_opts *o, s2s_run *r) {
         rc = cli_error("train", "translating: %s", e);
       } else if (!report(r, &t)) {
         rc = cli_error("train", "out of memory");
-      } else if (*r->set.heatmap && !write_heatmap(&r->set.meta, &t, 0, r->set.heatmap, &d)) {
+      } else if (*r->set.heatmap &&
+                 !s2s_heatmap_write(&r->set.meta, NULL, t.src, t.src_len[0], t.out, t.out_len[0],
+                                    t.max_len, t.attn, r->set.heatmap, &d)) {
         rc = cli_error("train", "%s", d.msg);
       } else if (*r->set.heatmap) {
         printf("wrote %s\n", r->set.heatmap);
