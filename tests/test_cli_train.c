@@ -23,21 +23,6 @@ static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
 /* A figure counts only when it has content. */
 static bool exists(const char *name) { return test_file_size(name) > 0; }
 
-/* The last line of stdout as JSON (asserting it parses to an object). */
-static json_t *last_json(void) {
-  size_t n = strlen(test_out);
-  cr_assert(n > 0 && test_out[n - 1] == '\n', "stdout: %s", test_out);
-  test_out[n - 1] = 0;
-  char *last = strrchr(test_out, '\n');
-  last = last ? last + 1 : test_out;
-  json_error_t e;
-  json_t *j = json_loads(last, 0, &e);
-  cr_assert_not_null(j, "last line is not JSON (%s): %s", e.text, last);
-  cr_assert(json_is_object(j));
-  test_out[n - 1] = '\n';
-  return j;
-}
-
 static double num(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
   cr_assert(json_is_number(v), "%s is not a number", key);
@@ -59,7 +44,7 @@ Test(cli_train, nw_kernel_trains_and_writes_figures) {
     cr_expect_lt(l, prev, "epoch %d loss %f", e, l);
     prev = l;
   }
-  json_t *j = last_json();
+  json_t *j = test_last_json();
   cr_expect_str_eq(json_string_value(json_object_get(j, "model")), "nw-kernel");
   cr_expect_eq(json_integer_value(json_object_get(j, "epochs")), 5);
   cr_expect_float_eq(num(j, "final_loss"), prev, 1e-5 * prev);
@@ -81,13 +66,13 @@ Test(cli_train, backends_agree_and_settings_apply) {
   cr_expect(exists("a.svg") && exists("b.svg"));
   cr_expect(!exists("nw_kernel_fit.svg"));
   cr_expect(strstr(test_out, "20 training points"), "%s", test_out);
-  json_t *ref = last_json();
+  json_t *ref = test_last_json();
   cr_expect_float_eq(num(ref, "w0"), 0.5, 1e-7);
   cr_expect_eq(json_integer_value(json_object_get(ref, "epochs")), 3);
   cr_assert_eq(kiln("train nw-kernel --json --steps 3 --lr 0.25 --seed 3 --set w0=0.5 "
                     "--set n_train=20,plot=c.svg --set heatmap=d.svg"),
                0, "%s", test_err);
-  json_t *jit = last_json();
+  json_t *jit = test_last_json();
   cr_expect_float_eq(num(jit, "final_loss"), num(ref, "final_loss"), 1e-5 * num(ref, "final_loss"));
   cr_expect_float_eq(num(jit, "w"), num(ref, "w"), 1e-5 * fabs(num(ref, "w")));
   json_decref(ref);

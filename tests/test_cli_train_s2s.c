@@ -24,19 +24,6 @@ TestSuite(cli_s2s, .init = make_dir, .fini = test_dir_remove, .timeout = 600);
 
 static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
 
-static json_t *last_json(void) {
-  size_t n = strlen(test_out);
-  cr_assert(n > 0 && test_out[n - 1] == '\n', "stdout: %s", test_out);
-  test_out[n - 1] = 0;
-  char *last = strrchr(test_out, '\n');
-  last = last ? last + 1 : test_out;
-  json_error_t e;
-  json_t *j = json_loads(last, 0, &e);
-  cr_assert_not_null(j, "last line is not JSON (%s): %s", e.text, last);
-  test_out[n - 1] = '\n';
-  return j;
-}
-
 /* The JSON's epoch_losses as text with full precision, for exact compares. */
 static void epoch_losses(json_t *j, double *out, int cap, int *n) {
   json_t *a = json_object_get(j, "epoch_losses");
@@ -59,7 +46,7 @@ Test(cli_s2s, trains_translates_and_reports) {
   snprintf(path, sizeof path, "%s/h.svg", test_dir);
   test_slurp(path, svg, sizeof svg);
   cr_expect(strstr(svg, "<svg"), "heatmap: %s", svg);
-  json_t *j = last_json();
+  json_t *j = test_last_json();
   cr_expect_eq(json_integer_value(json_object_get(j, "steps")), 6);
   double l[8];
   int n;
@@ -79,21 +66,21 @@ Test(cli_s2s, resume_continues_the_exact_run) {
   int nf, na, nb;
   cr_assert_eq(kiln("train seq2seq-attn " TINY "--epochs 3 --json --set heatmap= --seed 7"), 0,
                "%s", test_err);
-  json_t *j = last_json();
+  json_t *j = test_last_json();
   epoch_losses(j, full, 8, &nf);
   json_decref(j);
   cr_assert_eq(kiln("train seq2seq-attn " TINY "--epochs 1 --json --set heatmap= --seed 7 "
                     "--save run.ckpt"),
                0, "%s", test_err);
   cr_assert(test_exists("run.ckpt"));
-  j = last_json();
+  j = test_last_json();
   epoch_losses(j, a, 8, &na);
   json_decref(j);
   cr_assert_eq(kiln("train seq2seq-attn " TINY "--epochs 3 --json --set heatmap= --seed 7 "
                     "--load run.ckpt"),
                0, "%s", test_err);
   cr_expect(strstr(test_out, "resumed from run.ckpt at step 3"), "%s", test_out);
-  j = last_json();
+  j = test_last_json();
   epoch_losses(j, b, 8, &nb);
   json_decref(j);
   cr_assert_eq(nf, 3);
@@ -143,7 +130,7 @@ Test(cli_s2s, word_data_trains_with_long_sentences) {
   cr_expect(strstr(test_out, "17 training pairs, 0 held out"), "%s", test_out);
   cr_expect(strstr(test_out, "go . => "), "%s", test_out);
   cr_expect(strstr(test_out, "i'm home . => "), "%s", test_out);
-  json_t *j = last_json();
+  json_t *j = test_last_json();
   cr_expect_eq(json_integer_value(json_object_get(j, "steps")), 6);
   json_decref(j);
 }

@@ -1,5 +1,6 @@
 /* The temp-dir and CLI-running helpers of tests/support/cli_run.h. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -60,3 +61,17 @@ long long test_file_size(const char *name) {
 }
 
 bool test_exists(const char *name) { return test_file_size(name) >= 0; }
+
+json_t *test_last_json(void) {
+  size_t n = strlen(test_out);
+  cr_assert(n > 0 && test_out[n - 1] == '\n', "stdout: %s", test_out);
+  test_out[n - 1] = 0;
+  char *last = strrchr(test_out, '\n');
+  last = last ? last + 1 : test_out;
+  json_error_t e;
+  json_t *j = json_loads(last, 0, &e);
+  cr_assert_not_null(j, "last line is not JSON (%s): %s", e.text, last);
+  cr_assert(json_is_object(j), "last line is not a JSON object: %s", last);
+  test_out[n - 1] = '\n';
+  return j;
+}

@@ -31,4 +31,8 @@ void test_write_text(const char *name, const char *text);
 long long test_file_size(const char *name);
 bool test_exists(const char *name);
 
+/* The last line of the last cli_run's stdout parsed as a JSON object
+ * (asserting it is one); the caller json_decref()s it. */
+struct json_t;
+struct json_t *test_last_json(void);
 #endif
