@@ -24,11 +24,11 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
     const char *key;
     int64_t *dst, lo, hi, auto_dates, auto_file;
   } ints[] = {
-      {"embed", &s->cfg.embed, 1, 4096, 0, 0},
-      {"hidden", &s->cfg.hidden, 1, 4096, 0, 0},
-      {"layers", &s->cfg.layers, 1, 8, 0, 0},
-      {"num_steps", &s->cfg.src_steps, 1, 512, 30, 10},
-      {"tgt_steps", &s->cfg.tgt_steps, 1, 512, 11, -1},
+      {"embed", &s->meta.cfg.embed, 1, 4096, 0, 0},
+      {"hidden", &s->meta.cfg.hidden, 1, 4096, 0, 0},
+      {"layers", &s->meta.cfg.layers, 1, 8, 0, 0},
+      {"num_steps", &s->meta.cfg.src_steps, 1, 512, 30, 10},
+      {"tgt_steps", &s->meta.cfg.tgt_steps, 1, 512, 11, -1},
       {"max_examples", &s->max_examples, 1, 100000000, 20000, 0},
       {"n_test", &s->n_test, 0, 1000000, 1000, 0},
       {"min_freq", &s->min_freq, 1, 1000000, 1, 2},
@@ -46,11 +46,11 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
                              ints[i].key, (long long)ints[i].lo, (long long)ints[i].hi, v);
     *ints[i].dst = (int64_t)u;
   }
-  if (s->cfg.tgt_steps < 0) s->cfg.tgt_steps = s->cfg.src_steps;
+  if (s->meta.cfg.tgt_steps < 0) s->meta.cfg.tgt_steps = s->meta.cfg.src_steps;
   const char *v = train_get(o, "dropout");
   char *end;
-  s->cfg.dropout = strtod(v, &end);
-  if (end == v || *end || !(s->cfg.dropout >= 0 && s->cfg.dropout < 1))
+  s->meta.cfg.dropout = strtod(v, &end);
+  if (end == v || *end || !(s->meta.cfg.dropout >= 0 && s->meta.cfg.dropout < 1))
     return cli_usage_error("train", "dropout wants a number in [0, 1), got '%s'", v);
   v = train_get(o, "clip");
   s->clip = strtod(v, &end);
@@ -69,8 +69,8 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
     return cli_usage_error("train", "backend wants jit or ref, got '%s'", v);
   s->backend = !strcmp(v, "jit") ? KL_BACKEND_JIT : KL_BACKEND_REF;
   s->heatmap = train_get(o, "heatmap");
-  s->cfg.batch = o->batch ? o->batch : 64;
-  s->cfg.dtype = KL_F32;
+  s->meta.cfg.batch = o->batch ? o->batch : 64;
+  s->meta.cfg.dtype = KL_F32;
   return CLI_OK;
 }
 
@@ -103,8 +103,8 @@ static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag 
                 o->load, (unsigned long long)seed, (unsigned long long)o->seed);
     ok = false;
   }
-  if (ok && (m.cfg.batch != s->cfg.batch || m.cfg.src_steps != s->cfg.src_steps ||
-             m.cfg.tgt_steps != s->cfg.tgt_steps || m.char_tokens != s->meta.char_tokens)) {
+  if (ok && (m.cfg.batch != s->meta.cfg.batch || m.cfg.src_steps != s->meta.cfg.src_steps ||
+             m.cfg.tgt_steps != s->meta.cfg.tgt_steps || m.char_tokens != s->meta.char_tokens)) {
     ir_diag_set(d,
                 "%s: saved with batch %lld, num_steps %lld, tgt_steps %lld, %s tokens; give "
                 "the same settings to resume",
@@ -118,7 +118,6 @@ static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag 
     return NULL;
   }
   s->meta = m;
-  s->cfg = m.cfg;
   return ck;
 }
 
@@ -128,18 +127,15 @@ int train_seq2seq_attn(const train_opts *o) {
   if (rc != CLI_OK) return rc;
   ir_diag d = {0};
   rt_checkpoint *ck = NULL;
-  r.set.meta.cfg = r.set.cfg;
   bool ok = !o->load || (ck = open_resume(o, &r.set, &d));
   ok = ok && load_pairs(o, &r.set, &r.pairs, &d);
   if (ok) {
-    r.set.meta.cfg = r.set.cfg;
     ok = s2s_data_build(&r.set.meta, &r.pairs, 0, r.set.max_examples, r.set.min_freq, &r.train,
                         &d) &&
          (r.set.n_test == 0 ||
           s2s_data_build(&r.set.meta, &r.pairs, r.set.max_examples, r.set.n_test, 1, &r.test, &d));
-    r.set.cfg = r.set.meta.cfg;
   }
-  const char *why = ok ? s2s_config_check(&r.set.cfg) : NULL;
+  const char *why = ok ? s2s_config_check(&r.set.meta.cfg) : NULL;
   if (why) {
     rc = cli_usage_error("train", "%s", why);
   } else if (!ok) {

@@ -9,8 +9,7 @@
 #include "tools/kiln/train.h"
 
 typedef struct s2s_settings {
-  s2s_config cfg;
-  s2s_meta meta; /* owned vocabularies */
+  s2s_meta meta; /* the model config, tokenizer and (owned) vocabularies */
   int64_t max_examples, n_test, min_freq, samples;
   double clip;
   kl_backend backend;

@@ -132,7 +132,7 @@ static void print_json(const train_opts *o, const s2s_run *r) {
 
 /* Fills t: the held-out rows, then (file data) d2l's four sentences. */
 static bool fill_sources(const s2s_run *r, int64_t nd2l, translations *t, ir_diag *d) {
-  int64_t ts = r->set.cfg.src_steps, nt = r->test.n;
+  int64_t ts = r->set.meta.cfg.src_steps, nt = r->test.n;
   if (nt > 0) { /* the arrays are NULL when nothing is held out */
     memcpy(t->src, r->test.src, (size_t)(nt * ts) * sizeof *t->src);
     memcpy(t->src_len, r->test.src_len, (size_t)nt * sizeof *t->src_len);
@@ -185,7 +185,7 @@ int s2s_evaluate(const train_opts *o, s2s_run *r) {
   int64_t nd2l = o->data ? 4 : 0, n = r->test.n + nd2l;
   int rc = CLI_OK;
   if (n > 0) {
-    s2s_config dc = r->set.cfg;
+    s2s_config dc = r->set.meta.cfg;
     dc.batch = n < EVAL_ROWS ? n : EVAL_ROWS;
     kl_compile_opts co = {.backend = r->set.backend, .seed = o->seed, .threads = o->threads};
     char *err = NULL;

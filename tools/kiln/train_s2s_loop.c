@@ -11,21 +11,24 @@
 #include "tools/kiln/cli.h"
 #include "tools/kiln/train_s2s.h"
 
+/* The live line: steps count from the program's step counter, so a
+ * resumed run shows its place in the whole run. */
 typedef struct progress {
   bool tty;
-  double t0, last; /* ms */
-  int64_t done, total;
-  int64_t tokens;
+  double t0, shown;   /* ms */
+  int64_t first, end; /* the step this process started at, the step to stop at */
+  int64_t tokens;     /* trained on by this process */
 } progress;
 
-static void progress_show(progress *pg, int64_t step, double loss, bool force) {
+static void progress_show(progress *pg, int64_t step, double loss) {
   double now = cli_now_ms();
-  if (!force && now - pg->last < (pg->tty ? 100 : 5000)) return;
-  pg->last = now;
+  if (now - pg->shown < (pg->tty ? 100 : 5000)) return;
+  pg->shown = now;
   double el = (now - pg->t0) / 1000, tps = el > 0 ? (double)pg->tokens / el : 0;
-  double eta = pg->done > 0 ? el / (double)pg->done * (double)(pg->total - pg->done) : 0;
+  int64_t done = step - pg->first;
+  double eta = done > 0 ? el / (double)done * (double)(pg->end - step) : 0;
   fprintf(stderr, "%sstep %lld/%lld  loss %.4f  %.0f tokens/s  ETA %.0fs%s",
-          pg->tty ? "\r\033[K" : "", (long long)step, (long long)pg->total, loss, tps, eta,
+          pg->tty ? "\r\033[K" : "", (long long)step, (long long)pg->end, loss, tps, eta,
           pg->tty ? "" : "\n");
 }
 
@@ -56,7 +59,7 @@ static void batch_free(batch_in *b) {
 }
 
 static int compile_step(const train_opts *o, s2s_run *r) {
-  s2s_train tg = s2s_build_train(&r->set.cfg);
+  s2s_train tg = s2s_build_train(&r->set.meta.cfg);
   if (!tg.g) return cli_error("train", "out of memory building the graph");
   if (kl_graph_error(tg.g)) {
     int rc = cli_error("train", "%s", kl_graph_error(tg.g));
@@ -100,12 +103,11 @@ static int save(const train_opts *o, s2s_run *r, const rt_data_order *ord) {
 /* The loop proper; per-epoch losses go to r->epoch_losses. */
 static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch_in *b) {
   kl_program *p = kl_train_step_program(r->step);
-  const s2s_config *c = &r->set.cfg;
+  const s2s_config *c = &r->set.meta.cfg;
   int64_t n = r->train.n, per_epoch = (n + c->batch - 1) / c->batch;
   int64_t first = (int64_t)kl_program_step(p);
   int64_t last = o->max_steps ? o->max_steps : o->epochs * per_epoch;
-  progress pg = {.tty = isatty(2), .t0 = cli_now_ms(), .total = last};
-  pg.done = 0;
+  progress pg = {.tty = isatty(2), .t0 = cli_now_ms(), .first = first, .end = last};
   double ep_loss = 0, ep_t0 = cli_now_ms();
   int64_t ep_tokens = 0, ep_steps = 0;
   int32_t *data[5];
@@ -124,9 +126,8 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
                        (unsigned long long)kl_program_step(p), loss);
     r->steps++;
     ep_loss += loss, ep_tokens += tokens, ep_steps++;
-    pg.done++, pg.tokens += tokens;
-    pg.total = last - first;
-    progress_show(&pg, (int64_t)kl_program_step(p), tokens ? loss / (double)tokens : 0, false);
+    pg.tokens += tokens;
+    progress_show(&pg, (int64_t)kl_program_step(p), tokens ? loss / (double)tokens : 0);
     bool epoch_end = ord->pos.index >= n;
     if (epoch_end || (int64_t)kl_program_step(p) >= last) {
       double secs = (cli_now_ms() - ep_t0) / 1000;
@@ -153,7 +154,7 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
 }
 
 int s2s_train_run(const train_opts *o, s2s_run *r, const rt_checkpoint *ck) {
-  const s2s_config *c = &r->set.cfg;
+  const s2s_config *c = &r->set.meta.cfg;
   printf("seq2seq-attn: %lld training pairs, %lld held out; vocabularies %lld -> %lld %s tokens\n",
          (long long)r->train.n, (long long)r->test.n, (long long)c->src_vocab,
          (long long)c->tgt_vocab, r->set.meta.char_tokens ? "char" : "word");
