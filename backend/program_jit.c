@@ -66,9 +66,9 @@ static void *param_data(kl_program *p, const ir_node *param) {
   return p->params[cg_program_param(p, ir_node_attr(param, "name")->s)]->data;
 }
 
-/* OpenBLAS threads any GEMM above ~262k multiply-adds, and after each
- * threaded call its idle worker spins (sched_yield) for a while on the core
- * kiln's own pool needs. A graph of many small GEMMs (an unrolled RNN) ran
+/* After a threaded call OpenBLAS's idle worker spins (sched_yield) for a
+ * while on the core kiln's own pool needs: perf put a third of the run
+ * there. A graph of many small GEMMs (an unrolled RNN) ran
  * 2.2x slower on 2 threads than on 1 for that reason (seq2seq-attn, hidden
  * 32); so OpenBLAS gets one thread unless some GEMM is big enough to gain. */
 #define CG_BLAS_THREAD_MIN_MACS (1LL << 24)
