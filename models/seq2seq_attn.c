@@ -130,35 +130,14 @@ static kl_value ids_at(kl_value ids, int64_t t) {
   return kl_reshape(kl_slice(ids, KL_INTS(0, t), KL_INTS(b, t + 1)), KL_SHAPE(b));
 }
 
-/* Stacks n values [B, H] along a new axis 1: [B, n, H]. */
-static kl_value stack1(int n, const kl_value *xs) {
-  kl_value parts[64];
-  kl_value out = kl_none();
-  /* concat is variadic but the DSL takes an array: build it in chunks so
-   * long sequences need no allocation here. */
-  for (int at = 0; at < n; at += 64) {
-    int k = n - at < 64 ? n - at : 64;
-    for (int i = 0; i < k; i++) {
-      kl_value x = xs[at + i];
-      parts[i] = kl_reshape(x, KL_SHAPE(kl_dim(x, 0), 1, kl_dim(x, 1)));
-    }
-    kl_value chunk = k == 1 ? parts[0] : kl_concat(k, parts, 1);
-    if (at == 0) {
-      out = chunk;
-    } else {
-      kl_value two[2] = {out, chunk};
-      out = kl_concat(2, two, 1);
-    }
+/* Stacks n values [B, H] along a new axis: [n, B, H] (axis 0) or
+ * [B, n, H] (axis 1). xs[] is overwritten with the reshaped pieces. */
+static kl_value stack(int n, kl_value *xs, int axis) {
+  for (int i = 0; i < n; i++) {
+    int64_t b = kl_dim(xs[i], 0), h = kl_dim(xs[i], 1);
+    xs[i] = kl_reshape(xs[i], axis == 0 ? KL_SHAPE(1, b, h) : KL_SHAPE(b, 1, h));
   }
-  return out;
-}
-
-/* Stacks n <= S2S_MAX_LAYERS values [B, H] along a new axis 0: [n, B, H]. */
-static kl_value stack0(int n, const kl_value *xs) {
-  kl_value parts[S2S_MAX_LAYERS];
-  for (int i = 0; i < n; i++)
-    parts[i] = kl_reshape(xs[i], KL_SHAPE(1, kl_dim(xs[i], 0), kl_dim(xs[i], 1)));
-  return n == 1 ? parts[0] : kl_concat(n, parts, 0);
+  return n == 1 ? xs[0] : kl_concat(n, xs, axis);
 }
 
 /* The encoder: embedding, then a stack of GRU layers over the source steps
@@ -243,13 +222,13 @@ s2s_train s2s_build_train(const s2s_config *c) {
     return r;
   }
   encode(g, c, &p, src, h, steps);
-  kl_value enc = stack1((int)ts, steps);
+  kl_value enc = stack((int)ts, steps, 1);
   kl_value keys = linear(enc, p.w_k, kl_none());
   for (int64_t t = 0; t < tt; t++)
     steps[t] = decode_step(c, &p, ids_at(dec_in, t), h, enc, keys, src_len, &attn[t]);
-  kl_value logits = linear(stack1((int)tt, steps), p.dense_w, p.dense_b); /* [B, Tt, V] */
+  kl_value logits = linear(stack((int)tt, steps, 1), p.dense_w, p.dense_b); /* [B, Tt, V] */
   r.loss = kl_name(kl_sum_all(kl_masked_softmax_cross_entropy(logits, tgt, tgt_len)), "loss");
-  r.attn = kl_name(stack1((int)tt, attn), "attn");
+  r.attn = kl_name(stack((int)tt, attn, 1), "attn");
   kl_output(r.loss);
   kl_output(r.attn);
   free(steps);
@@ -272,10 +251,10 @@ kl_graph *s2s_build_encoder(const s2s_config *c) {
   make_params(g, c, &p);
   kl_value h[S2S_MAX_LAYERS];
   encode(g, c, &p, src, h, steps);
-  kl_value enc = stack1((int)c->src_steps, steps);
+  kl_value enc = stack((int)c->src_steps, steps, 1);
   kl_output(kl_name(enc, "enc"));
   kl_output(kl_name(linear(enc, p.w_k, kl_none()), "keys"));
-  kl_output(kl_name(stack0(c->layers, h), "state"));
+  kl_output(kl_name(stack(c->layers, h, 0), "state"));
   free(steps);
   return g;
 }
@@ -297,7 +276,7 @@ kl_graph *s2s_build_step(const s2s_config *c) {
     h[l] = kl_reshape(kl_slice(state, KL_INTS(l, 0, 0), KL_INTS(l + 1, b, hd)), KL_SHAPE(b, hd));
   kl_value out = decode_step(c, &p, token, h, enc, keys, len, &w);
   kl_output(kl_name(kl_log_softmax(linear(out, p.dense_w, p.dense_b), 1), "logp"));
-  kl_output(kl_name(stack0(c->layers, h), "state"));
+  kl_output(kl_name(stack(c->layers, h, 0), "state"));
   kl_output(kl_name(w, "attn"));
   return g;
 }
