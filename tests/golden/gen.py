@@ -586,6 +586,7 @@ def main():
             os.remove(os.path.join(OUT_DIR, fname))
     print("wrote %d cases to %s" % (len(graphs), OUT_DIR))
     # The training goldens live in their own modules and directories.
+    import golden_gpt
     import golden_grads
     import golden_nw
     import golden_optim
@@ -596,6 +597,7 @@ def main():
     golden_nw.main()
     golden_s2s.main()
     golden_transformer.main()
+    golden_gpt.main()
 
 
 if __name__ == "__main__":
