@@ -81,6 +81,39 @@ kl_graph *tf_build_encoder(const tf_config *c);
  * 1 attn [B, heads, Tt, Ts] the last block's cross-attention weights. */
 kl_graph *tf_build_decoder(const tf_config *c);
 
+/* ---- incremental decoding with a key/value cache ------------------------
+ * Greedy and beam search run the encoder side once per sentence and then
+ * one graph per output position that computes the new position only: the
+ * keys and values of earlier positions come from a cache the caller keeps,
+ * so a step costs O(t) attention and O(1) projections, not a full prefix.
+ * Both graphs use the decoding config: c->batch rows (sentences, or beam
+ * hypotheses), c->tgt_steps the cache length (the longest output). */
+
+/* Memory graph. Arguments: src i32[B, Ts], src_len i32[B].
+ * Outputs, per decoder block i = 0..blocks-1 in order: the cross-attention
+ * keys then values of that block, W_k(enc) and W_v(enc) [B, Ts, hidden]
+ * (2 * blocks outputs), named "block<i>_k", "block<i>_v". */
+kl_graph *tf_build_memory(const tf_config *c);
+
+/* One decoder step at position pos. Arguments, in order:
+ *   token   i32[B]                this position's input id (<bos> first)
+ *   cache   2 * blocks tensors [B, Tt, hidden]: per block the self-attention
+ *           keys then values of positions 0..pos-1 (later positions are
+ *           ignored: never read, whatever they hold, NaN included)
+ *   memory  2 * blocks tensors [B, Ts, hidden], tf_build_memory's outputs
+ *   src_len i32[B]
+ *   pos     i32[B]                this position, 0 <= pos < Tt (per row, so
+ *                                 rows may be at different positions)
+ * Outputs, in order:
+ *   0                  logp [B, V]: log-softmax of this position's logits
+ *   1 .. 2*blocks      the caches with position pos replaced by this step's
+ *                      keys/values and every other position copied
+ *   2*blocks + 1       attn [B, heads, Ts]: the last block's cross-attention
+ *                      weights of this position
+ * Feeding outputs 1..2*blocks back as the next step's cache reproduces
+ * tf_build_decoder's position-t outputs (logp row t, attn[:, :, t, :]). */
+kl_graph *tf_build_step(const tf_config *c);
+
 /* The registry hook: the training graph at the date task's defaults. */
 kl_graph *tf_default_graph(int *loss_output);
 
