@@ -38,6 +38,11 @@ typedef struct rt_svg_heatmap {
   const double *values;
   const char *const *row_labels; /* rows entries, or NULL */
   const char *const *col_labels; /* cols entries, or NULL */
+  /* 0 or 1: one heatmap. n > 1: n panels side by side (e.g. one per
+   * attention head), values [n, rows, cols], sharing the labels and one
+   * colour scale; panel_titles (n entries, or NULL) head each panel. */
+  int64_t panels;
+  const char *const *panel_titles;
 } rt_svg_heatmap;
 
 /* The document as a malloc'd string (caller frees); NULL with d set on bad

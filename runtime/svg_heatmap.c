@@ -1,6 +1,7 @@
 /* Heatmaps as standalone SVG (attention weights): one rect per cell on the
  * viridis scale (perceptually uniform, readable in grey), a colour bar, and
- * row/column labels — tokens or indices — thinned so they never overlap. */
+ * row/column labels — tokens or indices — thinned so they never overlap.
+ * Several panels (attention heads) sit side by side on one shared scale. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,76 +103,113 @@ static void colour_bar(svg_buf *b, double x, double y, double h, double vmin, do
   svg_printf(b, "</g>\n");
 }
 
+/* Panels share the row/column labels and one colour scale, so heads can be
+ * compared by colour; a wide figure gets a wider grid budget than one panel. */
+enum { PANEL_GAP = 18, MAX_WIDE = 1120, PANEL_TITLE = 16 };
+
 char *rt_svg_heatmap_text(const rt_svg_heatmap *h, ir_diag *d) {
   if (!h || h->rows < 1 || h->cols < 1 || !h->values) {
     ir_diag_set(d, "svg heatmap: needs at least one row and column of values");
     return NULL;
   }
-  if (h->rows > 1000000 / h->cols) {
-    ir_diag_set(d, "svg heatmap: %lld x %lld cells is too many for a figure (limit 10^6)",
-                (long long)h->rows, (long long)h->cols);
+  if (h->panels < 0) {
+    ir_diag_set(d, "svg heatmap: panels is %lld; it must be 0 or 1 (one heatmap) or n > 1",
+                (long long)h->panels);
+    return NULL;
+  }
+  int64_t P = h->panels > 1 ? h->panels : 1;
+  if (h->rows > 1000000 / h->cols || P > 1000000 / (h->rows * h->cols)) {
+    if (P > 1)
+      ir_diag_set(d,
+                  "svg heatmap: %lld panels of %lld x %lld cells is too many for a figure "
+                  "(limit 10^6)",
+                  (long long)P, (long long)h->rows, (long long)h->cols);
+    else
+      ir_diag_set(d, "svg heatmap: %lld x %lld cells is too many for a figure (limit 10^6)",
+                  (long long)h->rows, (long long)h->cols);
     return NULL;
   }
   int64_t R = h->rows, C = h->cols, n = R * C;
+  /* A single heatmap ignores panel_titles: callers pass them for one head too. */
+  const char *const *ptitles = P > 1 ? h->panel_titles : NULL;
   double vmin = INFINITY, vmax = -INFINITY;
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; i < P * n; i++)
     if (isfinite(h->values[i])) vmin = fmin(vmin, h->values[i]), vmax = fmax(vmax, h->values[i]);
   if (vmin > vmax) vmin = 0, vmax = 1;
   if (vmax - vmin < 1e-12 * fmax(1.0, fabs(vmin))) vmax = vmin + 1;
 
-  double cell = floor(fmin(MAX_GRID / (double)C, MAX_GRID / (double)R));
+  double budget = P > 1 ? (MAX_WIDE - PANEL_GAP * (double)(P - 1)) / (double)P : MAX_GRID;
+  double cell = floor(fmin(budget / (double)C, MAX_GRID / (double)R));
   cell = cell < 2 ? 2 : cell > 36 ? 36 : cell;
   double gw = cell * (double)C, gh = cell * (double)R;
+  double pitch = gw + PANEL_GAP, allw = pitch * (double)P - PANEL_GAP;
+  int top = TOP + (ptitles ? PANEL_TITLE : 0);
   double left = 34 + labels_width(h->row_labels, R) + 8;
   double below = 8 + labels_width(h->col_labels, C);
   if (!h->col_labels) below = 18; /* index labels stay horizontal */
-  double width = left + gw + 20 + 16 + 60, height = TOP + gh + below + 34;
+  double width = left + allw + 20 + 16 + 60, height = top + gh + below + 34;
 
   svg_buf b = {0};
   svg_open(&b, width, height, h->title);
-  svg_printf(&b, "<g class=\"cells\" shape-rendering=\"crispEdges\">\n");
-  for (int64_t r = 0; r < R; r++)
-    for (int64_t c = 0; c < C; c++) {
-      char col[8];
-      colour((h->values[r * C + c] - vmin) / (vmax - vmin), col);
-      svg_printf(&b,
-                 "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                 "fill=\"%s\"/>\n",
-                 left + cell * (double)c, TOP + cell * (double)r, cell, cell, col);
+  for (int64_t p = 0; p < P; p++) {
+    const double *v = h->values + p * n;
+    double x0 = left + pitch * (double)p;
+    svg_printf(&b, "<g class=\"cells\" shape-rendering=\"crispEdges\">\n");
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t c = 0; c < C; c++) {
+        char col[8];
+        colour((v[r * C + c] - vmin) / (vmax - vmin), col);
+        svg_printf(&b,
+                   "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                   "fill=\"%s\"/>\n",
+                   x0 + cell * (double)c, top + cell * (double)r, cell, cell, col);
+      }
+    svg_printf(&b,
+               "</g>\n<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+               "stroke=\"black\" stroke-width=\"0.5\"/>\n",
+               x0, top, gw, gh);
+  }
+  if (ptitles) {
+    svg_printf(&b, "<g class=\"panel-titles\" font-size=\"%d\" text-anchor=\"middle\">\n", FONT);
+    for (int64_t p = 0; p < P; p++) {
+      svg_printf(&b, "<text x=\"%.1f\" y=\"%d\">", left + pitch * (double)p + gw / 2, top - 6);
+      svg_text(&b, ptitles[p]);
+      svg_printf(&b, "</text>\n");
     }
-  svg_printf(&b,
-             "</g>\n<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-             "stroke=\"black\" stroke-width=\"0.5\"/>\n",
-             left, TOP, gw, gh);
+    svg_printf(&b, "</g>\n");
+  }
 
+  /* Rows line up across panels, so the first panel's labels serve all. */
   svg_printf(&b, "<g class=\"row-labels\" font-size=\"%d\" text-anchor=\"end\">\n", FONT);
   for (int64_t r = 0, k = label_stride(h->row_labels, R, cell); r < R; r += k) {
-    svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\">", left - 4, TOP + cell * ((double)r + 0.5) + 4);
+    svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\">", left - 4, top + cell * ((double)r + 0.5) + 4);
     label_text(&b, h->row_labels, r);
     svg_printf(&b, "</text>\n");
   }
   svg_printf(&b, "</g>\n<g class=\"col-labels\" font-size=\"%d\">\n", FONT);
-  for (int64_t c = 0, k = label_stride(h->col_labels, C, cell); c < C; c += k) {
-    double x = left + cell * ((double)c + 0.5), y = TOP + gh + 6;
-    if (h->col_labels)
-      svg_printf(&b,
-                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
-                 "transform=\"rotate(-90 %.1f %.1f)\" dy=\"4\">",
-                 x, y, x, y);
-    else
-      svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + 10);
-    label_text(&b, h->col_labels, c);
-    svg_printf(&b, "</text>\n");
-  }
+  int64_t kc = label_stride(h->col_labels, C, cell);
+  for (int64_t p = 0; p < P; p++)
+    for (int64_t c = 0; c < C; c += kc) {
+      double x = left + pitch * (double)p + cell * ((double)c + 0.5), y = top + gh + 6;
+      if (h->col_labels)
+        svg_printf(&b,
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" "
+                   "transform=\"rotate(-90 %.1f %.1f)\" dy=\"4\">",
+                   x, y, x, y);
+      else
+        svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y + 10);
+      label_text(&b, h->col_labels, c);
+      svg_printf(&b, "</text>\n");
+    }
   svg_printf(&b, "</g>\n");
   if (h->xlabel && *h->xlabel) {
-    svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + gw / 2,
+    svg_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + allw / 2,
                height - 10);
     svg_text(&b, h->xlabel);
     svg_printf(&b, "</text>\n");
   }
   if (h->ylabel && *h->ylabel) {
-    double y = TOP + gh / 2;
+    double y = top + gh / 2;
     svg_printf(&b,
                "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
                "%.1f)\">",
@@ -179,7 +217,7 @@ char *rt_svg_heatmap_text(const rt_svg_heatmap *h, ir_diag *d) {
     svg_text(&b, h->ylabel);
     svg_printf(&b, "</text>\n");
   }
-  colour_bar(&b, left + gw + 20, TOP, gh, vmin, vmax);
+  colour_bar(&b, left + allw + 20, top, gh, vmin, vmax);
   return svg_close(&b, d);
 }
 

@@ -217,6 +217,107 @@ Test(svg, heatmap_refuses_bad_input) {
 
 /* ---- axes ------------------------------------------------------------------------ */
 
+/* The i-th cell's fill colour ("#rrggbb") into out (empty if none). */
+static void nth_fill(const char *t, int i, char out[8]) {
+  out[0] = 0;
+  const char *p = t;
+  for (int k = 0; p && k <= i; k++)
+    if ((p = strstr(p, "class=\"cell\""))) p++;
+  if (!p || !(p = strstr(p, "fill=\"#"))) return;
+  memcpy(out, p + 6, 7);
+  out[7] = 0;
+}
+
+Test(svg, heatmap_panels_share_one_scale) {
+  enum { P = 4, R = 3, C = 5 };
+  double v[P * R * C];
+  /* Each panel spans a different range; the global min -2 is in panel 3 and
+   * the global max 5 in panel 2; cell (0, 1) of panel 0 is 5 as well. */
+  for (int i = 0; i < P * R * C; i++)
+    v[i] = (i % 7) * 0.5;
+  v[2 * R * C + 7] = 5;
+  v[0 * R * C + 1] = 5;
+  v[3 * R * C + 11] = -2;
+  v[1 * R * C + 4] = NAN;
+  const char *titles[P] = {"head 0", "head <1> & \"x\"", "head 2", NULL};
+  const char *rows[R] = {"a", "b", "c"};
+  rt_svg_heatmap h = {.title = "heads",
+                      .xlabel = "keys",
+                      .ylabel = "queries",
+                      .rows = R,
+                      .cols = C,
+                      .values = v,
+                      .row_labels = rows,
+                      .panels = P,
+                      .panel_titles = titles};
+  ir_diag d = {0};
+  char *t = rt_svg_heatmap_text(&h, &d);
+  cr_assert_not_null(t, "%s", d.msg);
+  const char *why = xml_check(t);
+  cr_expect_null(why, "%s", why);
+  cr_expect_eq(count(t, "class=\"cell\""), P * R * C);
+  cr_expect_eq(count(t, "class=\"colorbar\""), 1, "one colour bar for all panels");
+  cr_expect_eq(count(t, "fill=\"#bbbbbb\""), 1, "the NaN cell is grey");
+  cr_expect(strstr(t, ">head 0</text>"));
+  cr_expect(strstr(t, ">head &lt;1&gt; &amp; &quot;x&quot;</text>") ||
+                strstr(t, ">head &lt;1&gt; &amp; \"x\"</text>"),
+            "the title is escaped");
+  cr_expect(strstr(t, ">head 2</text>"));
+  cr_expect_eq(count(t, ">a</text>"), 1, "row labels once, left of the first panel");
+  /* Shared scale: both 5s get viridis' top colour; -2 (only in panel 3) its
+   * bottom; 1.5 is (1.5 + 2) / 7 = 0.5 up the scale in every panel: between
+   * stops 4 (#26828e) and 5 (#1f9e89) at f = 0.5 -> #23908c. */
+  char f[8];
+  nth_fill(t, 2 * R * C + 7, f);
+  cr_expect_str_eq(f, "#fde725");
+  nth_fill(t, 0 * R * C + 1, f);
+  cr_expect_str_eq(f, "#fde725");
+  nth_fill(t, 3 * R * C + 11, f);
+  cr_expect_str_eq(f, "#440154");
+  cr_expect_eq(count(t, "fill=\"#fde725\""), 2);
+  cr_expect_eq(count(t, "fill=\"#440154\""), 1);
+  for (int p = 0; p < P; p++) {
+    int i = 3 + 14 * p; /* (i % 7) * 0.5 = 1.5; 3, 17, 31, 45 lie in panels 0..3 */
+    cr_assert(i / (R * C) == p);
+    nth_fill(t, i, f);
+    cr_expect_str_eq(f, "#23908c", "panel %d: %s", p, f);
+  }
+  free(t);
+}
+
+Test(svg, heatmap_one_panel_is_the_plain_heatmap) {
+  double v[6] = {0, 0.2, 0.4, 0.6, 0.8, 1};
+  const char *titles[1] = {"head 0"};
+  rt_svg_heatmap h = {.title = "one", .rows = 2, .cols = 3, .values = v};
+  ir_diag d = {0};
+  char *a = rt_svg_heatmap_text(&h, &d);
+  h.panels = 1;
+  char *b = rt_svg_heatmap_text(&h, &d);
+  h.panel_titles = titles;
+  char *c = rt_svg_heatmap_text(&h, &d);
+  cr_assert(a && b && c, "%s", d.msg);
+  cr_expect_str_eq(a, b);
+  cr_expect_str_eq(a, c);
+  free(a);
+  free(b);
+  free(c);
+}
+
+Test(svg, heatmap_panels_refuse_bad_input) {
+  static double v[4] = {0};
+  rt_svg_heatmap h = {.rows = 2, .cols = 2, .values = v, .panels = -1};
+  ir_diag d = {0};
+  cr_expect_null(rt_svg_heatmap_text(&h, &d));
+  cr_expect(strstr(d.msg, "panels is -1"), "%s", d.msg);
+  /* The cell limit counts every panel (checked before values are read). */
+  h.rows = 1000, h.cols = 1000, h.panels = 2;
+  cr_expect_null(rt_svg_heatmap_text(&h, &d));
+  cr_expect(strstr(d.msg, "2 panels of 1000 x 1000"), "%s", d.msg);
+  h.rows = 2, h.cols = 2, h.panels = INT64_MAX;
+  cr_expect_null(rt_svg_heatmap_text(&h, &d));
+  cr_expect(strstr(d.msg, "too many"), "%s", d.msg);
+}
+
 Test(svg, nice_axes) {
   svg_axis a = svg_nice_axis(0, 4.9, 6);
   cr_expect_float_eq(a.lo, 0, 1e-12);
