@@ -5,6 +5,7 @@
 
 #include "models/models.h"
 #include "models/seq2seq_attn.h"
+#include "models/transformer.h"
 
 static const kl_model_key nw_keys[] = {
     {"plot", "nw_kernel_fit.svg", "SVG plot of the truth, the three estimators and the data"},
@@ -30,6 +31,27 @@ static const kl_model_key s2s_keys[] = {
     {"clip", "1", "global gradient-norm clipping threshold (0: off)"},
     {"samples", "5", "held-out translations printed after training"},
     {"heatmap", "seq2seq_attention.svg", "SVG heatmap of one held-out translation's attention"},
+    {"backend", "jit", "jit (LLVM-compiled) or ref (the reference interpreter)"},
+};
+
+static const kl_model_key tf_keys[] = {
+    {"hidden", "32", "model width (embeddings, attention, residual stream)"},
+    {"layers", "2", "encoder blocks = decoder blocks"},
+    {"heads", "4", "attention heads (divide hidden)"},
+    {"ffn", "64", "hidden width of the position-wise feed-forward network"},
+    {"dropout", "0.1", "after the positional encoding, on attention weights and sublayer outputs"},
+    {"norm", "post", "post (d2l's AddNorm) or pre (LayerNorm before each sublayer)"},
+    {"tie_output", "0", "1: the output layer reuses the target embedding"},
+    {"num_steps", "auto", "source length after truncation/padding (auto: 30 dates, 10 files)"},
+    {"tgt_steps", "auto", "target length (auto: 11 dates, num_steps for files)"},
+    {"max_examples", "auto", "training pairs: the first N of the file (auto: all; dates: 20000)"},
+    {"n_test", "auto", "held-out pairs after the training ones (auto: 1000 dates, 0 files)"},
+    {"min_freq", "auto", "tokens seen fewer times become <unk> (auto: 1 dates, 2 files)"},
+    {"tokens", "auto", "char or word tokens (auto: char for dates, word for files)"},
+    {"clip", "1", "global gradient-norm clipping threshold (0: off)"},
+    {"samples", "5", "held-out translations printed after training"},
+    {"heatmap", "transformer_attention.svg",
+     "SVG heatmap of one held-out translation's cross-attention, a panel per head"},
     {"backend", "jit", "jit (LLVM-compiled) or ref (the reference interpreter)"},
 };
 
@@ -69,8 +91,22 @@ static const kl_model_info models[] = {
      .graph = s2s_default_graph},
     {.name = "transformer",
      .summary = "Transformer encoder-decoder (d2l 11.7)",
-     .detail = "",
-     .shipped = false},
+     .detail = "Data: as seq2seq-attn (dates by default, --data for english<TAB>french).\n"
+               "Model: token embedding * sqrt(hidden) + sinusoidal positional encoding,\n"
+               "multi-head attention with valid-length masks, AddNorm (post-LN as d2l, or\n"
+               "pre-LN), position-wise FFN, causal decoder self-attention, cross-attention.\n"
+               "Training: teacher forcing, d2l's masked loss, Adam with gradient clipping.\n"
+               "Decoding: greedy or beam search with a key/value cache. Prints per-epoch\n"
+               "loss, held-out translations, exact match (dates) or corpus BLEU-4, and\n"
+               "writes the last decoder block's cross-attention, one panel per head.",
+     .shipped = true,
+     .epochs = 2,
+     .lr = 0.005,
+     .takes_data = true,
+     .takes_checkpoints = true,
+     .nkeys = (int)(sizeof tf_keys / sizeof tf_keys[0]),
+     .keys = tf_keys,
+     .graph = tf_default_graph},
     {.name = "gpt",
      .summary = "decoder-only character language model",
      .detail = "",

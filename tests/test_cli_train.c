@@ -108,14 +108,14 @@ Test(cli_train, usage_errors) {
 }
 
 Test(cli_train, planned_models_and_failed_writes_exit_1) {
-  cr_expect_eq(kiln("train transformer"), 1);
+  cr_expect_eq(kiln("train gpt"), 1);
   cr_expect(strstr(test_err, "not available yet"), "%s", test_err);
   /* The heatmap's directory does not exist: the plot is written first, the
    * heatmap fails, and no partial heatmap is left. */
   cr_expect_eq(kiln("train nw-kernel --set heatmap=missing/h.svg"), 1);
   cr_expect(strstr(test_err, "missing/h.svg"), "%s", test_err);
   cr_expect(!exists("missing"));
-  cr_expect_eq(kiln("models --describe transformer"), 1);
+  cr_expect_eq(kiln("models --describe gpt"), 1);
   cr_expect_eq(kiln("models --describe nosuch"), 1);
 }
 

@@ -47,23 +47,23 @@ static s2s_meta tiny_meta(bool chars) {
   s2s_meta m = {.char_tokens = chars};
   m.src = chars ? vocab(src_c, 15) : vocab(src_w, 6);
   m.tgt = chars ? vocab(tgt_c, 5) : vocab(tgt_w, 5);
-  m.cfg = (s2s_config){.src_vocab = rt_vocab_size(m.src),
-                       .tgt_vocab = rt_vocab_size(m.tgt),
-                       .embed = 4,
-                       .hidden = 8,
-                       .layers = 2,
-                       .dropout = 0.1,
-                       .batch = 2,
-                       .src_steps = 8,
-                       .tgt_steps = 5,
-                       .dtype = KL_F32};
+  m.cfg = tm_from_s2s(&(s2s_config){.src_vocab = rt_vocab_size(m.src),
+                                    .tgt_vocab = rt_vocab_size(m.tgt),
+                                    .embed = 4,
+                                    .hidden = 8,
+                                    .layers = 2,
+                                    .dropout = 0.1,
+                                    .batch = 2,
+                                    .src_steps = 8,
+                                    .tgt_steps = 5,
+                                    .dtype = KL_F32});
   return m;
 }
 
 /* Saves test_dir/NAME from a fresh Adam training step of cfg (weights and
  * optimizer state, as `kiln train --save` writes them) under meta m. */
-static void save_ckpt(const char *name, const s2s_meta *m, const s2s_config *cfg) {
-  s2s_train t = s2s_build_train(cfg);
+static void save_ckpt(const char *name, const s2s_meta *m, const tm_config *cfg) {
+  tm_train t = tm_build_train(cfg);
   cr_assert_not_null(t.g);
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.005};
   kl_compile_opts co = {.backend = KL_BACKEND_REF, .seed = 3};
@@ -93,7 +93,7 @@ static void expected_line(const char *ckpt, const char *sentence, char *line, si
   s2s_meta m;
   rt_checkpoint *ck = s2s_ckpt_open(path, &m, &d);
   cr_assert_not_null(ck, "%s", d.msg);
-  s2s_config c = m.cfg;
+  tm_config c = m.cfg;
   c.batch = 1;
   char *err = NULL;
   kl_compile_opts co = {.backend = KL_BACKEND_REF};
@@ -146,9 +146,28 @@ Test(cli_translate, usage_errors_exit_2) {
   expect_in(test_out, "usage: kiln translate MODEL --load CKPT");
 }
 
-Test(cli_translate, planned_model_is_not_available) {
-  cr_expect_eq(kiln("translate transformer --load x.st hi"), 1, "%s", test_err);
-  expect_in(test_err, "not available yet");
+/* The Transformer of the same miniature task: 2 blocks of 2 heads. */
+static s2s_meta tiny_tf_meta(void) {
+  s2s_meta m = tiny_meta(true);
+  m.cfg = tm_from_tf(&(tf_config){.src_vocab = m.cfg.src_vocab,
+                                  .tgt_vocab = m.cfg.tgt_vocab,
+                                  .hidden = 8,
+                                  .ffn = 16,
+                                  .heads = 2,
+                                  .blocks = 2,
+                                  .dropout = 0.1,
+                                  .batch = 2,
+                                  .src_steps = 8,
+                                  .tgt_steps = 5,
+                                  .dtype = KL_F32});
+  return m;
+}
+
+Test(cli_translate, checkpoint_of_the_other_model_exits_1) {
+  save_meta_ckpt("s2s.st", true);
+  cr_expect_eq(kiln("translate transformer --load s2s.st hi"), 1, "%s", test_err);
+  expect_in(test_err, "s2s.st is a checkpoint of seq2seq-attn, not transformer");
+  cr_expect_str_empty(test_out);
 }
 
 Test(cli_translate, unreadable_checkpoints_exit_1) {
@@ -179,7 +198,7 @@ Test(cli_translate, unreadable_checkpoints_exit_1) {
  * run fails before writing anything. */
 Test(cli_translate, mismatched_weights_exit_1) {
   s2s_meta m = tiny_meta(true);
-  s2s_config other = m.cfg;
+  tm_config other = m.cfg;
   other.hidden = 6;
   save_ckpt("odd.st", &m, &other);
   s2s_meta_free(&m);
@@ -233,6 +252,37 @@ Test(cli_translate, beam_and_word_tokens) {
   expect_in(test_out, "Hello world . => ");
   expect_in(test_out, "\ngo => ");
   expect_in(test_out, "\n => ");
+}
+
+/* kiln translate transformer: the KV-cache decoder's lines, greedy and
+ * beam 1 alike, on both backends; the heatmap has a panel per head. */
+Test(cli_translate, transformer_translates_like_the_decoder) {
+  s2s_meta m = tiny_tf_meta();
+  save_ckpt("tf.st", &m, &m.cfg);
+  s2s_meta_free(&m);
+  char want[256];
+  expected_line("tf.st", "Hello, World!", want, sizeof want);
+  cr_assert_eq(kiln("translate transformer --load tf.st --backend ref 'Hello, World!'"), 0, "%s",
+               test_err);
+  cr_expect_str_eq(test_out, want);
+  cr_assert_eq(kiln("translate transformer --load tf.st --threads 1 --beam 1 --heatmap h.svg "
+                    "'Hello, World!'"),
+               0, "%s", test_err);
+  cr_expect_str_eq(test_out, want);
+  char svg[1 << 16], path[512];
+  snprintf(path, sizeof path, "%s/h.svg", test_dir);
+  test_slurp(path, svg, sizeof svg);
+  expect_in(svg, ">head 0<");
+  expect_in(svg, ">head 1<");
+  cr_expect_null(strstr(svg, ">head 2<"));
+  /* "hello , world !" is 15 characters plus <eos>: 16 key columns per head. */
+  int cells = 0;
+  for (const char *p = svg; (p = strstr(p, "class=\"cell\"")); p++)
+    cells++;
+  cr_expect(cells > 0 && cells % 32 == 0 && cells <= 32 * 5, "%d cells", cells);
+  cr_assert_eq(kiln("translate transformer --load tf.st --beam 3 --threads 1 abc ''"), 0, "%s",
+               test_err);
+  cr_expect_eq(count_lines(test_out), 2, "%s", test_out);
 }
 
 Test(cli_translate, heatmap_of_the_first_sentence) {

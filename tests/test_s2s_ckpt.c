@@ -16,17 +16,17 @@
 static void make_dir(void) { test_dir_make("kiln_s2s_ckpt"); }
 TestSuite(s2s_ckpt, .init = make_dir, .fini = test_dir_remove, .timeout = 120);
 
-static s2s_config tiny(int64_t hidden) {
-  return (s2s_config){.src_vocab = 7,
-                      .tgt_vocab = 6,
-                      .embed = 3,
-                      .hidden = hidden,
-                      .layers = 2,
-                      .dropout = 0,
-                      .batch = 2,
-                      .src_steps = 4,
-                      .tgt_steps = 3,
-                      .dtype = KL_F32};
+static tm_config tiny(int64_t hidden) {
+  return tm_from_s2s(&(s2s_config){.src_vocab = 7,
+                                   .tgt_vocab = 6,
+                                   .embed = 3,
+                                   .hidden = hidden,
+                                   .layers = 2,
+                                   .dropout = 0,
+                                   .batch = 2,
+                                   .src_steps = 4,
+                                   .tgt_steps = 3,
+                                   .dtype = KL_F32});
 }
 
 static rt_vocab *vocab(const char *const *extra, int n) {
@@ -47,8 +47,8 @@ static s2s_meta meta(int64_t hidden) {
 }
 
 /* A training program (weights + Adam state) on the reference backend. */
-static kl_train_step *train_step(const s2s_config *c, uint64_t seed) {
-  s2s_train t = s2s_build_train(c);
+static kl_train_step *train_step(const tm_config *c, uint64_t seed) {
+  tm_train t = tm_build_train(c);
   cr_assert_not_null(t.g);
   cr_assert_null(kl_graph_error(t.g), "%s", kl_graph_error(t.g));
   kl_optim_opts o = {.kind = KL_OPT_ADAM, .lr = 0.01};
@@ -123,7 +123,7 @@ Test(s2s_ckpt, round_trip) {
 Test(s2s_ckpt, wrong_shapes_are_listed_and_change_nothing) {
   s2s_meta m = meta(5);
   kl_train_step *a = train_step(&m.cfg, 1);
-  s2s_config other = tiny(4);
+  tm_config other = tiny(4);
   kl_train_step *b = train_step(&other, 2), *b0 = train_step(&other, 2);
   char path[600];
   path_in_dir(path, sizeof path, "b.ckpt");
@@ -170,7 +170,7 @@ Test(s2s_ckpt, other_models_and_bad_metadata_are_refused) {
   cr_assert(rt_checkpoint_save(path, ts, 1, mt, 1, &d), "%s", d.msg);
   s2s_meta m;
   cr_expect_null(s2s_ckpt_open(path, &m, &d));
-  cr_expect(strstr(d.msg, "model 'nw-kernel', not seq2seq-attn"), "%s", d.msg);
+  cr_expect(strstr(d.msg, "model 'nw-kernel', not of a translation model"), "%s", d.msg);
   rt_ckpt_meta bad[] = {{RT_CKPT_MODEL, "seq2seq-attn"}, {RT_CKPT_CONFIG, "{\"hidden\": 3}"}};
   cr_assert(rt_checkpoint_save(path, ts, 1, bad, 2, &d), "%s", d.msg);
   cr_expect_null(s2s_ckpt_open(path, &m, &d));

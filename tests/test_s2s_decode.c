@@ -74,7 +74,8 @@ static kl_program *weights(uint64_t seed, int64_t tgt_vocab, double eos_shift) {
 }
 
 static s2s_decoder *decoder(int64_t batch, int64_t tgt_vocab, kl_backend be, const kl_program *w) {
-  s2s_config c = tiny(batch, tgt_vocab);
+  s2s_config sc = tiny(batch, tgt_vocab);
+  tm_config c = tm_from_s2s(&sc);
   kl_compile_opts co = {.backend = be, .seed = 99, .threads = 1, .training = true};
   char *err = NULL;
   s2s_decoder *d = s2s_decoder_create(&c, &co, &err);
@@ -459,7 +460,8 @@ Test(s2s_decode, bad_inputs_are_refused) {
   s2s_config c = tiny(1, 7);
   c.layers = 0;
   char *err = NULL;
-  cr_assert_null(s2s_decoder_create(&c, NULL, &err));
+  tm_config tc = tm_from_s2s(&c);
+  cr_assert_null(s2s_decoder_create(&tc, NULL, &err));
   cr_assert(err && strstr(err, "layers"), "%s", err ? err : "(null)");
   free(err);
 }

@@ -29,7 +29,9 @@ typedef int (*trainer_fn)(const train_opts *o);
 static const struct {
   const char *model;
   trainer_fn fn;
-} trainers[] = {{"nw-kernel", train_nw_kernel}, {"seq2seq-attn", train_seq2seq_attn}};
+} trainers[] = {{"nw-kernel", train_nw_kernel},
+                {"seq2seq-attn", train_translation},
+                {"transformer", train_translation}};
 
 const char *train_get(const train_opts *o, const char *key) {
   for (int i = o->nset - 1; i >= 0; i--)

@@ -1,5 +1,5 @@
 /* `kiln translate MODEL --load CKPT [--beam N] [--heatmap OUT.svg] SENTENCE...`:
- * translates sentences with a trained seq2seq-attn checkpoint (its config
+ * translates sentences with a trained seq2seq-attn or transformer checkpoint (its config
  * and vocabularies come from the file), greedily or by beam search, one
  * "SOURCE => TRANSLATION" line each; --heatmap draws the first sentence's
  * cross-attention. */
@@ -18,7 +18,7 @@ static const char usage[] =
     "                      [--backend jit|ref] SENTENCE...\n"
     "\n"
     "Translates each SENTENCE with a checkpoint written by 'kiln train MODEL --save CKPT'\n"
-    "(seq2seq-attn) and prints 'SENTENCE => TRANSLATION', one line each.\n"
+    "(seq2seq-attn or transformer) and prints 'SENTENCE => TRANSLATION', one line each.\n"
     "  --load CKPT     the checkpoint (its settings and vocabularies are used)\n"
     "  --beam N        beam search keeping N hypotheses (default 1: greedy)\n"
     "  --heatmap F     write the first sentence's attention weights as an SVG heatmap\n"
@@ -84,10 +84,8 @@ static int parse_args(int argc, char **argv, tr_opts *o) {
   const kl_model_info *m = kl_model_find(o->model);
   if (!m)
     return cli_usage_error("translate", "unknown model '%s' ('kiln models' lists them)", o->model);
-  if (!strcmp(o->model, "transformer"))
-    return cli_error("translate", "not available yet: model '%s' is planned but not built",
-                     o->model);
-  if (strcmp(o->model, "seq2seq-attn") != 0)
+  tm_arch arch;
+  if (!tm_arch_from_name(o->model, &arch))
     return cli_usage_error("translate", "%s is not a translation model", o->model);
   if (!o->load)
     return cli_usage_error("translate", "--load CKPT is required (a checkpoint of %s)", o->model);
@@ -102,7 +100,7 @@ typedef struct tr_result {
   int32_t valid;  /* its entries that are not <pad> */
   int32_t *out;   /* [max_len] */
   int64_t out_len;
-  float *attn; /* [max_len, Ts] */
+  float *attn; /* [max_len, heads, Ts] */
 } tr_result;
 
 static int translate_one(const tr_opts *o, const s2s_meta *m, s2s_decoder *dec, const char *s,
@@ -131,7 +129,14 @@ static int run(const tr_opts *o) {
   s2s_meta m = {0};
   rt_checkpoint *ck = s2s_ckpt_open(o->load, &m, &d);
   if (!ck) return cli_error("translate", "%s", d.msg);
-  s2s_config cfg = m.cfg;
+  if (strcmp(tm_arch_name(m.cfg.arch), o->model)) {
+    int rc = cli_error("translate", "%s is a checkpoint of %s, not %s", o->load,
+                       tm_arch_name(m.cfg.arch), o->model);
+    rt_checkpoint_destroy(ck);
+    s2s_meta_free(&m);
+    return rc;
+  }
+  tm_config cfg = m.cfg;
   cfg.batch = o->beam;
   cfg.dtype = KL_F32;
   kl_compile_opts co = {.backend = o->backend, .threads = o->threads};
@@ -151,7 +156,7 @@ static int run(const tr_opts *o) {
   for (int i = 0; i < 2; i++) {
     res[i].ids = malloc((size_t)ts * sizeof *res[i].ids);
     res[i].out = malloc((size_t)max_len * sizeof *res[i].out);
-    res[i].attn = malloc((size_t)(max_len * ts) * sizeof *res[i].attn);
+    res[i].attn = malloc((size_t)(max_len * s2s_attn_heads(&cfg) * ts) * sizeof *res[i].attn);
     if (!rc && (!res[i].ids || !res[i].out || !res[i].attn))
       rc = cli_error("translate", "out of memory");
   }

@@ -1,4 +1,4 @@
-/* seq2seq-attn checkpoints: the training program's parameters (weights and
+/* Translation-model checkpoints: the training program's parameters (weights and
  * Adam state) plus what a later run needs to resume or translate without
  * the data: step, seed, data position, config, tokenizer and both
  * vocabularies, all in the safetensors metadata (tools/kiln/s2s.h). */
@@ -10,8 +10,6 @@
 
 #include "backend/tensor_bridge.h"
 #include "tools/kiln/s2s.h"
-
-#define S2S_MODEL_NAME "seq2seq-attn"
 
 void s2s_meta_free(s2s_meta *m) {
   if (!m) return;
@@ -37,25 +35,13 @@ static char *vocab_json(const rt_vocab *v) {
   return s;
 }
 
-static char *config_json(const s2s_meta *m) {
-  const s2s_config *c = &m->cfg;
-  json_t *o =
-      json_pack("{sI sI sI sf sI sI sI sI sI ss}", "embed", (json_int_t)c->embed, "hidden",
-                (json_int_t)c->hidden, "layers", (json_int_t)c->layers, "dropout", c->dropout,
-                "batch", (json_int_t)c->batch, "src_steps", (json_int_t)c->src_steps, "tgt_steps",
-                (json_int_t)c->tgt_steps, "src_vocab", (json_int_t)c->src_vocab, "tgt_vocab",
-                (json_int_t)c->tgt_vocab, "tokens", m->char_tokens ? "char" : "word");
-  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  return s;
-}
-
 bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint64_t seed,
                    int64_t data_position, ir_diag *d) {
   int n = kl_program_num_params(train);
   rt_ckpt_tensor *ts = calloc((size_t)(n > 0 ? n : 1), sizeof *ts);
   kl_tensor **owned = calloc((size_t)(n > 0 ? n : 1), sizeof *owned);
-  char *cfg = config_json(m), *sv = vocab_json(m->src), *tv = vocab_json(m->tgt);
+  char *cfg = tm_config_json(&m->cfg, m->char_tokens ? "char" : "word"), *sv = vocab_json(m->src),
+       *tv = vocab_json(m->tgt);
   bool ok = ts && owned && cfg && sv && tv;
   if (!ok) ir_diag_set(d, "%s: out of memory", path);
   for (int i = 0; ok && i < n; i++) {
@@ -73,7 +59,7 @@ bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint6
     snprintf(step, sizeof step, "%llu", (unsigned long long)kl_program_step(train));
     snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
     snprintf(pos, sizeof pos, "%lld", (long long)data_position);
-    rt_ckpt_meta meta[] = {{RT_CKPT_MODEL, S2S_MODEL_NAME},
+    rt_ckpt_meta meta[] = {{RT_CKPT_MODEL, tm_arch_name(m->cfg.arch)},
                            {RT_CKPT_STEP, step},
                            {RT_CKPT_SEED, seeds},
                            {RT_CKPT_DATA_POS, pos},
@@ -119,47 +105,18 @@ static rt_vocab *vocab_from_json(const rt_checkpoint *ck, const char *key, ir_di
   return v;
 }
 
-/* Reads the config JSON into m (not the vocabularies). */
-static bool config_from_json(const rt_checkpoint *ck, s2s_meta *m, ir_diag *d) {
-  const char *path = rt_checkpoint_path(ck), *text = rt_checkpoint_meta(ck, RT_CKPT_CONFIG);
-  json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-  json_int_t e = 0, h = 0, l = 0, b = 0, ss = 0, ts = 0, sv = 0, tv = 0;
-  double p = 0;
-  const char *tok = NULL;
-  bool ok = o && !json_unpack(o, "{sI sI sI sF sI sI sI sI sI ss}", "embed", &e, "hidden", &h,
-                              "layers", &l, "dropout", &p, "batch", &b, "src_steps", &ss,
-                              "tgt_steps", &ts, "src_vocab", &sv, "tgt_vocab", &tv, "tokens", &tok);
-  if (ok) {
-    m->cfg = (s2s_config){.src_vocab = sv,
-                          .tgt_vocab = tv,
-                          .embed = e,
-                          .hidden = h,
-                          .layers = l,
-                          .dropout = p,
-                          .batch = b,
-                          .src_steps = ss,
-                          .tgt_steps = ts,
-                          .dtype = KL_F32};
-    m->char_tokens = !strcmp(tok, "char");
-    ok = m->char_tokens || !strcmp(tok, "word");
-  }
-  const char *why = ok ? s2s_config_check(&m->cfg) : NULL;
-  if (!ok || why)
-    ir_diag_set(d, "%s: metadata '%s' is not a seq2seq-attn config%s%s", path, RT_CKPT_CONFIG,
-                why ? ": " : "", why ? why : "");
-  json_decref(o);
-  return ok && !why;
-}
-
 rt_checkpoint *s2s_ckpt_open(const char *path, s2s_meta *m, ir_diag *d) {
   *m = (s2s_meta){0};
   rt_checkpoint *ck = rt_checkpoint_load(path, NULL, 0, d);
   if (!ck) return NULL;
   const char *model = rt_checkpoint_meta(ck, RT_CKPT_MODEL);
-  if (!model || strcmp(model, S2S_MODEL_NAME) != 0) {
-    ir_diag_set(d, "%s: a checkpoint of model '%.64s', not %s", path, model ? model : "(none)",
-                S2S_MODEL_NAME);
-  } else if (config_from_json(ck, m, d) && (m->src = vocab_from_json(ck, "src_vocab", d)) &&
+  tm_arch arch;
+  if (!tm_arch_from_name(model, &arch)) {
+    ir_diag_set(d, "%s: a checkpoint of model '%.64s', not of a translation model", path,
+                model ? model : "(none)");
+  } else if (tm_config_parse(arch, rt_checkpoint_meta(ck, RT_CKPT_CONFIG), path, &m->cfg,
+                             &m->char_tokens, d) &&
+             (m->src = vocab_from_json(ck, "src_vocab", d)) &&
              (m->tgt = vocab_from_json(ck, "tgt_vocab", d))) {
     if (rt_vocab_size(m->src) == m->cfg.src_vocab && rt_vocab_size(m->tgt) == m->cfg.tgt_vocab)
       return ck;

@@ -32,6 +32,7 @@ const char *train_get(const train_opts *o, const char *key);
 
 int cmd_train(int argc, char **argv);
 int train_nw_kernel(const train_opts *o);
-int train_seq2seq_attn(const train_opts *o);
+/* seq2seq-attn and transformer (train_s2s.c). */
+int train_translation(const train_opts *o);
 
 #endif

@@ -1,8 +1,8 @@
-/* `kiln train seq2seq-attn`: d2l's train_seq2seq on the built-in dates or a
- * tab-separated file. Teacher-forced Adam steps with clipping compiled into
- * one program, a progress line, per-epoch summaries, checkpoints that
- * resume the exact run, then greedy translations of held-out pairs, their
- * exact-match accuracy (dates) or corpus BLEU-4, and an attention heatmap. */
+/* `kiln train seq2seq-attn` and `kiln train transformer`: d2l's
+ * train_seq2seq on the built-in dates or a tab-separated file. Teacher-forced Adam steps with
+ * clipping compiled into one program, a progress line, per-epoch summaries, checkpoints that resume
+ * the exact run, then greedy translations of held-out pairs, their exact-match accuracy (dates) or
+ * corpus BLEU-4, and an attention heatmap. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,15 +20,20 @@
 /* Settings from --set, "auto" resolved for the data in use. */
 static int read_settings(const train_opts *o, s2s_settings *s) {
   bool dates = !o->data;
+  tm_config *c = &s->meta.cfg;
+  if (!tm_arch_from_name(o->model->name, &c->arch))
+    return cli_usage_error("train", "%s is not a translation model", o->model->name);
   struct {
     const char *key;
     int64_t *dst, lo, hi, auto_dates, auto_file;
   } ints[] = {
-      {"embed", &s->meta.cfg.embed, 1, 4096, 0, 0},
-      {"hidden", &s->meta.cfg.hidden, 1, 4096, 0, 0},
-      {"layers", &s->meta.cfg.layers, 1, 8, 0, 0},
-      {"num_steps", &s->meta.cfg.src_steps, 1, 512, 30, 10},
-      {"tgt_steps", &s->meta.cfg.tgt_steps, 1, 512, 11, -1},
+      {"embed", &c->embed, 1, 4096, 0, 0},
+      {"hidden", &c->hidden, 1, 4096, 0, 0},
+      {"layers", &c->layers, 1, 8, 0, 0},
+      {"heads", &c->heads, 1, 256, 0, 0},
+      {"ffn", &c->ffn, 1, 65536, 0, 0},
+      {"num_steps", &c->src_steps, 1, 512, 30, 10},
+      {"tgt_steps", &c->tgt_steps, 1, 512, 11, -1},
       {"max_examples", &s->max_examples, 1, 100000000, 20000, 0},
       {"n_test", &s->n_test, 0, 1000000, 1000, 0},
       {"min_freq", &s->min_freq, 1, 1000000, 1, 2},
@@ -37,6 +42,7 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     const char *v = train_get(o, ints[i].key);
     unsigned long long u;
+    if (!v) continue; /* not a key of this model */
     if (!strcmp(v, "auto")) {
       *ints[i].dst = dates ? ints[i].auto_dates : ints[i].auto_file;
       continue;
@@ -46,11 +52,11 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
                              ints[i].key, (long long)ints[i].lo, (long long)ints[i].hi, v);
     *ints[i].dst = (int64_t)u;
   }
-  if (s->meta.cfg.tgt_steps < 0) s->meta.cfg.tgt_steps = s->meta.cfg.src_steps;
+  if (c->tgt_steps < 0) c->tgt_steps = c->src_steps;
   const char *v = train_get(o, "dropout");
   char *end;
-  s->meta.cfg.dropout = strtod(v, &end);
-  if (end == v || *end || !(s->meta.cfg.dropout >= 0 && s->meta.cfg.dropout < 1))
+  c->dropout = strtod(v, &end);
+  if (end == v || *end || !(c->dropout >= 0 && c->dropout < 1))
     return cli_usage_error("train", "dropout wants a number in [0, 1), got '%s'", v);
   v = train_get(o, "clip");
   s->clip = strtod(v, &end);
@@ -69,8 +75,18 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
     return cli_usage_error("train", "backend wants jit or ref, got '%s'", v);
   s->backend = !strcmp(v, "jit") ? KL_BACKEND_JIT : KL_BACKEND_REF;
   s->heatmap = train_get(o, "heatmap");
-  s->meta.cfg.batch = o->batch ? o->batch : 64;
-  s->meta.cfg.dtype = KL_F32;
+  if (c->arch == TM_TRANSFORMER) {
+    v = train_get(o, "norm");
+    if (strcmp(v, "post") && strcmp(v, "pre"))
+      return cli_usage_error("train", "norm wants post or pre, got '%s'", v);
+    c->pre_ln = !strcmp(v, "pre");
+    v = train_get(o, "tie_output");
+    if (strcmp(v, "0") && strcmp(v, "1"))
+      return cli_usage_error("train", "tie_output wants 0 or 1, got '%s'", v);
+    c->tie_output = !strcmp(v, "1");
+  }
+  c->batch = o->batch ? o->batch : 64;
+  c->dtype = KL_F32;
   return CLI_OK;
 }
 
@@ -121,7 +137,7 @@ static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag 
   return ck;
 }
 
-int train_seq2seq_attn(const train_opts *o) {
+int train_translation(const train_opts *o) {
   s2s_run r = {0};
   int rc = read_settings(o, &r.set);
   if (rc != CLI_OK) return rc;
@@ -135,7 +151,7 @@ int train_seq2seq_attn(const train_opts *o) {
          (r.set.n_test == 0 ||
           s2s_data_build(&r.set.meta, &r.pairs, r.set.max_examples, r.set.n_test, 1, &r.test, &d));
   }
-  const char *why = ok ? s2s_config_check(&r.set.meta.cfg) : NULL;
+  const char *why = ok ? tm_check(&r.set.meta.cfg) : NULL;
   if (why) {
     rc = cli_usage_error("train", "%s", why);
   } else if (!ok) {

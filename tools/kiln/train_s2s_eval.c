@@ -1,4 +1,4 @@
-/* After `kiln train seq2seq-attn` trains: greedy translations of the
+/* After `kiln train seq2seq-attn` or `transformer` trains: greedy translations of the
  * held-out pairs (exact-match accuracy, corpus BLEU-4), d2l's four example
  * sentences when training on a file, an attention heatmap of one
  * translation, and the --json summary line. */
@@ -23,10 +23,11 @@ static const char *const d2l_ref[] = {"va !", "j'ai perdu .", "il est calme .",
 
 typedef struct translations {
   int64_t n, max_len, src_steps;
+  int64_t as;             /* attention floats per step: heads x src_steps */
   int32_t *src, *src_len; /* [n, Ts], [n] */
   int32_t *out;           /* [n, max_len] */
   int64_t *out_len;
-  float *attn; /* [n, max_len, Ts] */
+  float *attn; /* [n, max_len, heads, Ts] */
 } translations;
 
 static void tr_free(translations *t) {
@@ -37,24 +38,24 @@ static void tr_free(translations *t) {
   free(t->attn);
 }
 
-static bool tr_alloc(translations *t, int64_t n, int64_t max_len, int64_t ts) {
-  *t = (translations){.n = n, .max_len = max_len, .src_steps = ts};
+static bool tr_alloc(translations *t, int64_t n, int64_t max_len, int64_t ts, int64_t heads) {
+  *t = (translations){.n = n, .max_len = max_len, .src_steps = ts, .as = heads * ts};
   t->src = calloc((size_t)(n * ts), sizeof *t->src);
   t->src_len = calloc((size_t)n, sizeof *t->src_len);
   t->out = calloc((size_t)(n * max_len), sizeof *t->out);
   t->out_len = calloc((size_t)n, sizeof *t->out_len);
-  t->attn = calloc((size_t)(n * max_len * ts), sizeof *t->attn);
+  t->attn = calloc((size_t)(n * max_len * t->as), sizeof *t->attn);
   return t->src && t->src_len && t->out && t->out_len && t->attn;
 }
 
 /* Greedy-decodes every row of t in chunks of the decoder's batch; the last
  * chunk is padded with empty rows. */
 static const char *translate_all(s2s_decoder *dec, int64_t rows, translations *t) {
-  int64_t ts = t->src_steps, ml = t->max_len;
+  int64_t ts = t->src_steps, ml = t->max_len, as = t->as;
   int32_t *src = malloc((size_t)(rows * ts) * sizeof *src), *len = malloc((size_t)rows * 4);
   int32_t *out = malloc((size_t)(rows * ml) * sizeof *out);
   int64_t *olen = malloc((size_t)rows * sizeof *olen);
-  float *attn = malloc((size_t)(rows * ml * ts) * sizeof *attn);
+  float *attn = malloc((size_t)(rows * ml * as) * sizeof *attn);
   const char *err = !src || !len || !out || !olen || !attn ? "out of memory" : NULL;
   for (int64_t at = 0; !err && at < t->n; at += rows) {
     int64_t k = t->n - at < rows ? t->n - at : rows;
@@ -66,7 +67,7 @@ static const char *translate_all(s2s_decoder *dec, int64_t rows, translations *t
     err = s2s_greedy(dec, src, len, ml, out, olen, attn);
     for (int64_t r = 0; !err && r < k; r++) {
       memcpy(t->out + (at + r) * ml, out + r * ml, (size_t)ml * sizeof *out);
-      memcpy(t->attn + (at + r) * ml * ts, attn + r * ml * ts, (size_t)(ml * ts) * sizeof *attn);
+      memcpy(t->attn + (at + r) * ml * as, attn + r * ml * as, (size_t)(ml * as) * sizeof *attn);
       t->out_len[at + r] = olen[r];
     }
   }
@@ -108,7 +109,7 @@ static void print_json(const train_opts *o, const s2s_run *r) {
   json_t *obj = json_object(), *losses = json_array();
   for (int64_t i = 0; i < r->nepochs && i < S2S_MAX_EPOCH_LOG; i++)
     json_array_append_new(losses, real_or_null(r->epoch_losses[i]));
-  json_object_set_new(obj, "model", json_string("seq2seq-attn"));
+  json_object_set_new(obj, "model", json_string(tm_arch_name(r->set.meta.cfg.arch)));
   json_object_set_new(obj, "steps", json_integer(r->steps));
   json_object_set_new(obj, "final_loss", real_or_null(r->final_loss));
   json_object_set_new(obj, "epoch_losses", losses);
@@ -185,7 +186,7 @@ int s2s_evaluate(const train_opts *o, s2s_run *r) {
   int64_t nd2l = o->data ? 4 : 0, n = r->test.n + nd2l;
   int rc = CLI_OK;
   if (n > 0) {
-    s2s_config dc = r->set.meta.cfg;
+    tm_config dc = r->set.meta.cfg;
     dc.batch = n < EVAL_ROWS ? n : EVAL_ROWS;
     kl_compile_opts co = {.backend = r->set.backend, .seed = o->seed, .threads = o->threads};
     char *err = NULL;
@@ -195,7 +196,7 @@ int s2s_evaluate(const train_opts *o, s2s_run *r) {
     const char *e = NULL;
     if (!dec) {
       rc = cli_error("train", "decoder: %s", err ? err : "out of memory");
-    } else if (!tr_alloc(&t, n, dc.tgt_steps, dc.src_steps)) {
+    } else if (!tr_alloc(&t, n, dc.tgt_steps, dc.src_steps, s2s_attn_heads(&dc))) {
       rc = cli_error("train", "out of memory");
     } else if (!fill_sources(r, nd2l, &t, &d)) {
       rc = cli_error("train", "%s", d.msg);

@@ -1,4 +1,4 @@
-/* The training loop of `kiln train seq2seq-attn`: compile the step, resume
+/* The training loop of `kiln train seq2seq-attn` and `transformer`: compile the step, resume
  * from a checkpoint, feed shuffled mini-batches, report progress (a live
  * line on a terminal, plain lines otherwise) and per-epoch summaries, and
  * save checkpoints at every epoch's end. */
@@ -38,7 +38,7 @@ typedef struct batch_in {
   int64_t *idx;
 } batch_in;
 
-static bool batch_alloc(batch_in *b, const s2s_config *c) {
+static bool batch_alloc(batch_in *b, const tm_config *c) {
   int64_t d_src[2] = {c->batch, c->src_steps}, d_tgt[2] = {c->batch, c->tgt_steps};
   b->t[0] = kl_tensor_create(KL_TENSOR_I32, 2, d_src);
   b->t[1] = kl_tensor_create(KL_TENSOR_I32, 1, &c->batch);
@@ -59,7 +59,7 @@ static void batch_free(batch_in *b) {
 }
 
 static int compile_step(const train_opts *o, s2s_run *r) {
-  s2s_train tg = s2s_build_train(&r->set.meta.cfg);
+  tm_train tg = tm_build_train(&r->set.meta.cfg);
   if (!tg.g) return cli_error("train", "out of memory building the graph");
   if (kl_graph_error(tg.g)) {
     int rc = cli_error("train", "%s", kl_graph_error(tg.g));
@@ -103,7 +103,7 @@ static int save(const train_opts *o, s2s_run *r, const rt_data_order *ord) {
 /* The loop proper; per-epoch losses go to r->epoch_losses. */
 static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch_in *b) {
   kl_program *p = kl_train_step_program(r->step);
-  const s2s_config *c = &r->set.meta.cfg;
+  const tm_config *c = &r->set.meta.cfg;
   int64_t n = r->train.n, per_epoch = (n + c->batch - 1) / c->batch;
   int64_t first = (int64_t)kl_program_step(p);
   int64_t last = o->max_steps ? o->max_steps : o->epochs * per_epoch;
@@ -154,14 +154,20 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
 }
 
 int s2s_train_run(const train_opts *o, s2s_run *r, const rt_checkpoint *ck) {
-  const s2s_config *c = &r->set.meta.cfg;
-  printf("seq2seq-attn: %lld training pairs, %lld held out; vocabularies %lld -> %lld %s tokens\n",
-         (long long)r->train.n, (long long)r->test.n, (long long)c->src_vocab,
-         (long long)c->tgt_vocab, r->set.meta.char_tokens ? "char" : "word");
-  printf(
-      "model: embed %lld, hidden %lld, layers %lld, dropout %g; batch %lld, steps %lld -> %lld\n",
-      (long long)c->embed, (long long)c->hidden, (long long)c->layers, c->dropout,
-      (long long)c->batch, (long long)c->src_steps, (long long)c->tgt_steps);
+  const tm_config *c = &r->set.meta.cfg;
+  printf("%s: %lld training pairs, %lld held out; vocabularies %lld -> %lld %s tokens\n",
+         tm_arch_name(c->arch), (long long)r->train.n, (long long)r->test.n,
+         (long long)c->src_vocab, (long long)c->tgt_vocab,
+         r->set.meta.char_tokens ? "char" : "word");
+  if (c->arch == TM_TRANSFORMER)
+    printf("model: hidden %lld, blocks %lld, heads %lld, ffn %lld, %s-LN%s, dropout %g; ",
+           (long long)c->hidden, (long long)c->layers, (long long)c->heads, (long long)c->ffn,
+           c->pre_ln ? "pre" : "post", c->tie_output ? ", tied output" : "", c->dropout);
+  else
+    printf("model: embed %lld, hidden %lld, layers %lld, dropout %g; ", (long long)c->embed,
+           (long long)c->hidden, (long long)c->layers, c->dropout);
+  printf("batch %lld, steps %lld -> %lld\n", (long long)c->batch, (long long)c->src_steps,
+         (long long)c->tgt_steps);
   fflush(stdout);
   int rc = compile_step(o, r);
   if (rc != CLI_OK) return rc;
