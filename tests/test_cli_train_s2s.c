@@ -97,6 +97,57 @@ Test(cli_s2s, resume_continues_the_exact_run) {
   cr_expect(strstr(test_err, "batch 32"), "%s", test_err);
 }
 
+/* The Transformer through the same trainer: 2 blocks of 2 heads. */
+#define TINY_TF                                                                                    \
+  "--set hidden=8,heads=2,ffn=16,layers=2,max_examples=96,n_test=16,samples=3,backend=ref "        \
+  "--batch 32 --threads 1 "
+
+Test(cli_s2s, transformer_trains_resumes_and_reports) {
+  cr_assert_eq(kiln("train transformer " TINY_TF "--epochs 3 --json --set heatmap=h.svg --seed 7"),
+               0, "%s", test_err);
+  cr_expect(strstr(test_out, "transformer: 96 training pairs, 16 held out"), "%s", test_out);
+  cr_expect(strstr(test_out, "hidden 8, blocks 2, heads 2, ffn 16, post-LN"), "%s", test_out);
+  cr_expect(strstr(test_out, "held out: exact match "), "%s", test_out);
+  char svg[1 << 16], path[512];
+  snprintf(path, sizeof path, "%s/h.svg", test_dir);
+  test_slurp(path, svg, sizeof svg);
+  cr_expect(strstr(svg, ">head 1<") && !strstr(svg, ">head 2<"), "a panel per head");
+  json_t *j = test_last_json();
+  cr_expect_str_eq(json_string_value(json_object_get(j, "model")), "transformer");
+  double full[8], a[8], b[8];
+  int nf, na, nb;
+  epoch_losses(j, full, 8, &nf);
+  json_decref(j);
+  cr_assert_eq(nf, 3);
+  cr_expect(isfinite(full[0]) && full[2] < full[0], "losses %g %g", full[0], full[2]);
+  cr_assert_eq(kiln("train transformer " TINY_TF "--epochs 1 --json --set heatmap= --seed 7 "
+                    "--save tf.ckpt"),
+               0, "%s", test_err);
+  j = test_last_json();
+  epoch_losses(j, a, 8, &na);
+  json_decref(j);
+  cr_assert_eq(kiln("train transformer " TINY_TF "--epochs 3 --json --set heatmap= --seed 7 "
+                    "--load tf.ckpt"),
+               0, "%s", test_err);
+  j = test_last_json();
+  epoch_losses(j, b, 8, &nb);
+  json_decref(j);
+  cr_assert(na == 1 && nb == 2);
+  cr_expect_eq(a[0], full[0], "%.17g vs %.17g", a[0], full[0]);
+  cr_expect_eq(b[0], full[1], "%.17g vs %.17g", b[0], full[1]);
+  cr_expect_eq(b[1], full[2], "%.17g vs %.17g", b[1], full[2]);
+  /* translate reads the same checkpoint; the other model's trainer refuses it. */
+  cr_expect_eq(kiln("translate transformer --load tf.ckpt --backend ref '1 may 2001'"), 0, "%s",
+               test_err);
+  cr_expect(strstr(test_out, "1 may 2001 => "), "%s", test_out);
+  cr_expect_eq(kiln("train seq2seq-attn " TINY "--epochs 2 --seed 7 --load tf.ckpt"), 1);
+  cr_expect(strstr(test_err, "a checkpoint of transformer, not seq2seq-attn"), "%s", test_err);
+  cr_expect_eq(kiln("train transformer --set heads=3"), 2);
+  cr_expect(strstr(test_err, "heads"), "%s", test_err);
+  cr_expect_eq(kiln("train transformer --set norm=mid"), 2);
+  cr_expect(strstr(test_err, "norm wants post or pre"), "%s", test_err);
+}
+
 Test(cli_s2s, bad_data_is_an_error_with_its_line) {
   test_write_text("pairs.txt", "go .\tva !\nhi .\tsalut !\nno tab on this line\n");
   cr_expect_eq(kiln("train seq2seq-attn --data pairs.txt --set backend=ref"), 1);

@@ -31,7 +31,8 @@ static const struct {
   trainer_fn fn;
 } trainers[] = {{"nw-kernel", train_nw_kernel},
                 {"seq2seq-attn", train_translation},
-                {"transformer", train_translation}};
+                {"transformer", train_translation},
+                {"gpt", train_gpt}};
 
 const char *train_get(const train_opts *o, const char *key) {
   for (int i = o->nset - 1; i >= 0; i--)
@@ -185,6 +186,7 @@ int cmd_train(int argc, char **argv) {
     o.data = f.data;
     o.save = f.save;
     o.load = f.load;
+    if (f.steps && !o.model->full_batch) o.max_steps = o.epochs;
     if (o.epochs < 0) o.epochs = o.model->epochs;
     if (o.lr < 0) o.lr = o.model->lr;
     trainer_fn fn = NULL;

@@ -34,5 +34,7 @@ int cmd_train(int argc, char **argv);
 int train_nw_kernel(const train_opts *o);
 /* seq2seq-attn and transformer (train_s2s.c). */
 int train_translation(const train_opts *o);
+/* gpt, the character language model (train_gpt.c). */
+int train_gpt(const train_opts *o);
 
 #endif

@@ -113,7 +113,11 @@ static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag 
   rt_checkpoint *ck = s2s_ckpt_open(o->load, &m, d);
   if (!ck) return NULL;
   uint64_t seed = 0;
-  bool ok = rt_checkpoint_meta_u64(ck, RT_CKPT_SEED, &seed, d);
+  bool ok = m.cfg.arch == s->meta.cfg.arch;
+  if (!ok)
+    ir_diag_set(d, "%s: a checkpoint of %s, not %s", o->load, tm_arch_name(m.cfg.arch),
+                tm_arch_name(s->meta.cfg.arch));
+  ok = ok && rt_checkpoint_meta_u64(ck, RT_CKPT_SEED, &seed, d);
   if (ok && seed != o->seed) {
     ir_diag_set(d, "%s: saved with --seed %llu; resume with the same seed (this run: %llu)",
                 o->load, (unsigned long long)seed, (unsigned long long)o->seed);

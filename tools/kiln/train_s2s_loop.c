@@ -6,31 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tools/kiln/cli.h"
+#include "tools/kiln/progress.h"
 #include "tools/kiln/train_s2s.h"
-
-/* The live line: steps count from the program's step counter, so a
- * resumed run shows its place in the whole run. */
-typedef struct progress {
-  bool tty;
-  double t0, shown;   /* ms */
-  int64_t first, end; /* the step this process started at, the step to stop at */
-  int64_t tokens;     /* trained on by this process */
-} progress;
-
-static void progress_show(progress *pg, int64_t step, double loss) {
-  double now = cli_now_ms();
-  if (now - pg->shown < (pg->tty ? 100 : 5000)) return;
-  pg->shown = now;
-  double el = (now - pg->t0) / 1000, tps = el > 0 ? (double)pg->tokens / el : 0;
-  int64_t done = step - pg->first;
-  double eta = done > 0 ? el / (double)done * (double)(pg->end - step) : 0;
-  fprintf(stderr, "%sstep %lld/%lld  loss %.4f  %.0f tokens/s  ETA %.0fs%s",
-          pg->tty ? "\r\033[K" : "", (long long)step, (long long)pg->end, loss, tps, eta,
-          pg->tty ? "" : "\n");
-}
 
 /* Input tensors of the training graph, allocated once and refilled. */
 typedef struct batch_in {
@@ -107,7 +86,7 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
   int64_t n = r->train.n, per_epoch = (n + c->batch - 1) / c->batch;
   int64_t first = (int64_t)kl_program_step(p);
   int64_t last = o->max_steps ? o->max_steps : o->epochs * per_epoch;
-  progress pg = {.tty = isatty(2), .t0 = cli_now_ms(), .first = first, .end = last};
+  cli_progress pg = cli_progress_start(first, last);
   double ep_loss = 0, ep_t0 = cli_now_ms();
   int64_t ep_tokens = 0, ep_steps = 0;
   int32_t *data[5];
@@ -127,14 +106,14 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
     r->steps++;
     ep_loss += loss, ep_tokens += tokens, ep_steps++;
     pg.tokens += tokens;
-    progress_show(&pg, (int64_t)kl_program_step(p), tokens ? loss / (double)tokens : 0);
+    cli_progress_show(&pg, (int64_t)kl_program_step(p), tokens ? loss / (double)tokens : 0);
     bool epoch_end = ord->pos.index >= n;
     if (epoch_end || (int64_t)kl_program_step(p) >= last) {
       double secs = (cli_now_ms() - ep_t0) / 1000;
       r->final_loss = ep_tokens ? ep_loss / (double)ep_tokens : 0;
       if (r->nepochs < S2S_MAX_EPOCH_LOG) r->epoch_losses[r->nepochs] = r->final_loss;
       r->nepochs++;
-      if (pg.tty) fputs("\r\033[K", stderr);
+      cli_progress_clear(&pg);
       printf("epoch %lld  steps %lld  loss %.4f  %.0f tokens/s  %.1f s%s\n",
              (long long)ord->pos.epoch + 1, (long long)ep_steps, r->final_loss,
              secs > 0 ? (double)ep_tokens / secs : 0, secs, epoch_end ? "" : " (partial)");
@@ -146,7 +125,7 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
       ep_loss = 0, ep_tokens = 0, ep_steps = 0, ep_t0 = cli_now_ms();
     }
   }
-  if (pg.tty) fputs("\r\033[K", stderr);
+  cli_progress_clear(&pg);
   double el = (cli_now_ms() - pg.t0) / 1000;
   r->train_s = el;
   r->tokens_per_s = el > 0 ? (double)pg.tokens / el : 0;
