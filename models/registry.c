@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "models/models.h"
+#include "models/gpt.h"
 #include "models/seq2seq_attn.h"
 #include "models/transformer.h"
 
@@ -52,6 +53,23 @@ static const kl_model_key tf_keys[] = {
     {"samples", "5", "held-out translations printed after training"},
     {"heatmap", "transformer_attention.svg",
      "SVG heatmap of one held-out translation's cross-attention, a panel per head"},
+    {"backend", "jit", "jit (LLVM-compiled) or ref (the reference interpreter)"},
+};
+
+static const kl_model_key gpt_keys[] = {
+    {"layers", "2", "transformer blocks"},
+    {"heads", "4", "attention heads (divide embed)"},
+    {"embed", "48", "model width"},
+    {"block", "48", "context length in characters"},
+    {"dropout", "0", "after the embeddings, on attention weights and sublayer outputs"},
+    {"max_examples", "20000", "date lines in the built-in text (ignored with --data)"},
+    {"clip", "1", "global gradient-norm clipping threshold (0: off)"},
+    {"samples", "3", "texts sampled after training"},
+    {"length", "200", "characters per sample (dates: a sample also ends at a newline)"},
+    {"prompt", "\\n", "text the samples start from (\\n, \\t, \\\\ are escapes)"},
+    {"temperature", "0.8", "sampling temperature (0: always the most likely character)"},
+    {"top_k", "0", "sample among the k most likely characters only (0: all)"},
+    {"n_test", "200", "held-out dates completed greedily for the exact match (dates only)"},
     {"backend", "jit", "jit (LLVM-compiled) or ref (the reference interpreter)"},
 };
 
@@ -108,9 +126,24 @@ static const kl_model_info models[] = {
      .keys = tf_keys,
      .graph = tf_default_graph},
     {.name = "gpt",
-     .summary = "decoder-only character language model",
-     .detail = "",
-     .shipped = false},
+     .summary = "decoder-only character language model (nanoGPT)",
+     .detail = "Data: without --data, lines '<human date> => <ISO date>' made by the date\n"
+               "generator from --seed; --data takes a UTF-8 text file (e.g. tinyshakespeare).\n"
+               "Characters are the tokens; the first 90% trains, the rest validates.\n"
+               "Model: nanoGPT's pre-LN blocks, GELU MLP, learned positions, causal\n"
+               "attention, output head tied to the token embedding. Training: random\n"
+               "windows of block + 1 characters, Adam with gradient clipping; an epoch is\n"
+               "n_train / (batch * block) steps. Prints train and validation loss per\n"
+               "epoch, samples (temperature, top-k) and, on dates, the exact match of\n"
+               "greedy completions of held-out '<human date> => '.",
+     .shipped = true,
+     .epochs = 2,
+     .lr = 0.005,
+     .takes_data = true,
+     .takes_checkpoints = true,
+     .nkeys = (int)(sizeof gpt_keys / sizeof gpt_keys[0]),
+     .keys = gpt_keys,
+     .graph = gpt_default_graph},
 };
 
 const kl_model_info *kl_models(int *n) {
