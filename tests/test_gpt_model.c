@@ -138,57 +138,12 @@ Test(gpt_model, forward_jit) { forward_matches(KL_BACKEND_JIT); }
 
 /* ---- gradients ------------------------------------------------------------------ */
 
-/* As mg_expect_gradients (which feeds the translation models' five inputs):
- * pass_autodiff's gradients returned as outputs, read exactly, each within
- * 1e-4 relative plus 1e-5 of its tensor's largest element. */
 static void gradients_match(kl_backend b) {
   golden g;
   load(&g);
   gpt_train t = build_train(&g.cfg);
-  ir_diag d = {0};
-  ir_graph *c = ir_graph_clone(kl_graph_ir(t.g), &d);
-  cr_assert_not_null(c, "%s", d.msg);
-  int loss = t.loss.id, n = 0, wrt[64], grads[64];
-  cr_assert_leq(g.nparams, 64);
+  mg_expect_gradients_in(kl_graph_ir(t.g), t.loss.id, g.nparams, g.st, g.in, 2, b, "gpt");
   kl_graph_destroy(t.g);
-  for (int id = 0; id < c->nnodes; id++) {
-    if (c->nodes[id]->op != IR_OP_PARAM) continue;
-    cr_assert_lt(n, g.nparams, "more parameters than torch's %d", g.nparams);
-    wrt[n++] = id;
-  }
-  cr_assert_eq(n, g.nparams);
-  cr_assert(pass_autodiff(c, loss, n, wrt, grads, &d), "pass_autodiff: %s", d.msg);
-  ir_set_returns(c, n, grads);
-  kl_program *p = mg_compile(c, b);
-  mg_set_params(p, g.st);
-  kl_tensor *out[64] = {0};
-  const char *msg = kl_run(p, g.in, 2, out, n);
-  cr_assert_null(msg, "%s", msg);
-  double worst = 0, sq = 0;
-  for (int i = 0; i < n; i++) {
-    char key[200];
-    snprintf(key, sizeof key, "grad.%s", ir_node_attr(c->nodes[wrt[i]], "name")->s);
-    const rt_tensor *want = gget(&g, key);
-    cr_assert_eq(kl_tensor_numel(out[i]), rt_numel(want), "%s", key);
-    double amax = 0;
-    for (int64_t k = 0; k < rt_numel(want); k++)
-      amax = fmax(amax, fabs(rt_get_f(want, k)));
-    cr_expect_gt(amax, 0, "%s is all zeros", key);
-    const float *gv = kl_tensor_data(out[i]);
-    mg_expect_close(key, gv, want, 1e-4, 1e-5 * amax + 1e-9);
-    for (int64_t k = 0; k < rt_numel(want); k++) {
-      if (amax > 0) worst = fmax(worst, fabs(gv[k] - rt_get_f(want, k)) / amax);
-      sq += (double)gv[k] * gv[k];
-    }
-    kl_tensor_destroy(out[i]);
-  }
-  double norm = sqrt(sq), want_norm = rt_get_f(gget(&g, "grad_norm"), 0);
-  cr_expect(fabs(norm - want_norm) <= 1e-5 * want_norm, "gradient norm %.9g, torch %.9g", norm,
-            want_norm);
-  cr_log_info("gradients (%s): worst error / tensor max %.2g, norm rel %.2g", mg_backend_name(b),
-              worst, fabs(norm - want_norm) / want_norm);
-  kl_program_destroy(p);
-  ir_graph_destroy(c);
   unload(&g);
 }
 

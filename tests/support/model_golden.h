@@ -38,5 +38,9 @@ int mg_expect_torch_names(kl_program *p, const rt_safetensors *st);
  * within 1e-5 of grad_norm. `label` names the run in the log. */
 void mg_expect_gradients(const ir_graph *g, int loss, int nparams, const rt_safetensors *st,
                          kl_backend b, const char *label);
+/* The same with the graph's inputs given (in[0..nin)), for models whose
+ * arguments are not the translation models' five. */
+void mg_expect_gradients_in(const ir_graph *g, int loss, int nparams, const rt_safetensors *st,
+                            kl_tensor *const *in, int nin, kl_backend b, const char *label);
 
 #endif

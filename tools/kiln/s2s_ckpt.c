@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/tensor_bridge.h"
+#include "tools/kiln/ckpt_program.h"
 #include "tools/kiln/s2s.h"
 
 void s2s_meta_free(s2s_meta *m) {
@@ -37,42 +38,16 @@ static char *vocab_json(const rt_vocab *v) {
 
 bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint64_t seed,
                    int64_t data_position, ir_diag *d) {
-  int n = kl_program_num_params(train);
-  rt_ckpt_tensor *ts = calloc((size_t)(n > 0 ? n : 1), sizeof *ts);
-  kl_tensor **owned = calloc((size_t)(n > 0 ? n : 1), sizeof *owned);
   char *cfg = tm_config_json(&m->cfg, m->char_tokens ? "char" : "word"), *sv = vocab_json(m->src),
        *tv = vocab_json(m->tgt);
-  bool ok = ts && owned && cfg && sv && tv;
-  if (!ok) ir_diag_set(d, "%s: out of memory", path);
-  for (int i = 0; ok && i < n; i++) {
-    ts[i].name = kl_program_param_name(train, i);
-    const char *e = kl_program_get_param(train, ts[i].name, &owned[i]);
-    if (e) {
-      ir_diag_set(d, "%s: %s", path, e);
-      ok = false;
-    } else {
-      ts[i].t = cg_tensor_rt(owned[i]);
-    }
+  bool ok = cfg && sv && tv;
+  if (!ok) {
+    ir_diag_set(d, "%s: out of memory", path);
+  } else {
+    rt_ckpt_meta extra[] = {{RT_CKPT_CONFIG, cfg}, {"src_vocab", sv}, {"tgt_vocab", tv}};
+    ok =
+        ckpt_program_save(path, train, tm_arch_name(m->cfg.arch), seed, data_position, extra, 3, d);
   }
-  if (ok) {
-    char step[32], seeds[32], pos[32];
-    snprintf(step, sizeof step, "%llu", (unsigned long long)kl_program_step(train));
-    snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
-    snprintf(pos, sizeof pos, "%lld", (long long)data_position);
-    rt_ckpt_meta meta[] = {{RT_CKPT_MODEL, tm_arch_name(m->cfg.arch)},
-                           {RT_CKPT_STEP, step},
-                           {RT_CKPT_SEED, seeds},
-                           {RT_CKPT_DATA_POS, pos},
-                           {RT_CKPT_OPTIMIZER, "adam"},
-                           {RT_CKPT_CONFIG, cfg},
-                           {"src_vocab", sv},
-                           {"tgt_vocab", tv}};
-    ok = rt_checkpoint_save(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), d);
-  }
-  for (int i = 0; owned && i < n; i++)
-    kl_tensor_destroy(owned[i]);
-  free(owned);
-  free(ts);
   free(cfg);
   free(sv);
   free(tv);

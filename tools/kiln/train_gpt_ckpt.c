@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/tensor_bridge.h"
+#include "tools/kiln/ckpt_program.h"
 #include "tools/kiln/train_gpt.h"
 
 static char *config_json(const gpt_run *r) {
@@ -40,37 +40,16 @@ static char *vocab_json(const gpt_text *t) {
 
 bool gpt_ckpt_save(const char *path, const gpt_run *r, kl_program *train, uint64_t seed,
                    ir_diag *d) {
-  int n = kl_program_num_params(train);
-  rt_ckpt_tensor *ts = calloc((size_t)(n > 0 ? n : 1), sizeof *ts);
-  kl_tensor **owned = calloc((size_t)(n > 0 ? n : 1), sizeof *owned);
   char *cfg = config_json(r), *voc = vocab_json(&r->text);
-  bool ok = ts && owned && cfg && voc;
-  if (!ok) ir_diag_set(d, "%s: out of memory", path);
-  for (int i = 0; ok && i < n; i++) {
-    ts[i].name = kl_program_param_name(train, i);
-    const char *e = kl_program_get_param(train, ts[i].name, &owned[i]);
-    if (e)
-      ok = false, ir_diag_set(d, "%s: %s", path, e);
-    else
-      ts[i].t = cg_tensor_rt(owned[i]);
+  bool ok = cfg && voc;
+  if (!ok) {
+    ir_diag_set(d, "%s: out of memory", path);
+  } else {
+    /* The data position is the step: batches are drawn from the RNG
+     * stream, one per step. */
+    rt_ckpt_meta extra[] = {{RT_CKPT_CONFIG, cfg}, {"vocab", voc}};
+    ok = ckpt_program_save(path, train, "gpt", seed, (int64_t)kl_program_step(train), extra, 2, d);
   }
-  if (ok) {
-    char step[32], seeds[32];
-    snprintf(step, sizeof step, "%llu", (unsigned long long)kl_program_step(train));
-    snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
-    rt_ckpt_meta meta[] = {{RT_CKPT_MODEL, "gpt"},
-                           {RT_CKPT_STEP, step},
-                           {RT_CKPT_SEED, seeds},
-                           {RT_CKPT_DATA_POS, step},
-                           {RT_CKPT_OPTIMIZER, "adam"},
-                           {RT_CKPT_CONFIG, cfg},
-                           {"vocab", voc}};
-    ok = rt_checkpoint_save(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), d);
-  }
-  for (int i = 0; owned && i < n; i++)
-    kl_tensor_destroy(owned[i]);
-  free(owned);
-  free(ts);
   free(cfg);
   free(voc);
   return ok;
