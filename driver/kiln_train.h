@@ -76,6 +76,25 @@ kl_program *kl_train_step_program(kl_train_step *s);
  * (borrowed), for dump-ir and tests. */
 const struct ir_graph *kl_train_step_graph(const kl_train_step *s);
 
+/* ---- the pipeline's options ---------------------------------------------
+ * The calls above run the compilation pipeline (passes/pipeline.h) with
+ * kl_default_pass_opts(): fusion and planning on, --verify-each in debug
+ * builds. The _with variants take the options (dump stages, stop early,
+ * fusion off for baselines); po NULL means the defaults. */
+struct pass_opts;
+struct pass_opts kl_default_pass_opts(void);
+struct ir_graph *kl_train_graph_with(const struct ir_graph *g, int loss, const int *params,
+                                     int nparams, const kl_optim_opts *opt,
+                                     const struct pass_opts *po, char **err);
+kl_train_step *kl_compile_train_with(const struct ir_graph *g, int loss, const int *params,
+                                     int nparams, const kl_optim_opts *opt,
+                                     const struct pass_opts *po, const kl_compile_opts *copts,
+                                     char **err);
+/* kl_compile after the inference pipeline (no autodiff rows) on a copy of
+ * g. */
+kl_program *kl_compile_with(const struct ir_graph *g, const struct pass_opts *po,
+                            const kl_compile_opts *copts, char **err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include "ir/ir.h"
 #include "passes/autodiff.h"
 #include "passes/optimizer.h"
+#include "passes/pipeline.h"
 
 struct kl_train_step {
   kl_program *p;
@@ -78,9 +79,18 @@ static pass_optim to_pass(const kl_optim_opts *o) {
                       .min_lr = o->min_lr};
 }
 
-/* Clone, differentiate, append the update and return only the loss. */
+pass_opts kl_default_pass_opts(void) {
+#ifdef NDEBUG
+  return (pass_opts){.verify_each = false};
+#else
+  return (pass_opts){.verify_each = true};
+#endif
+}
+
+/* Clone, set the loss as the only return, and run the pipeline with the
+ * training rows on (autodiff, optimizer) under po's options. */
 static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, int nids,
-                                const kl_optim_opts *opt, ir_diag *d) {
+                                const kl_optim_opts *opt, const pass_opts *po, ir_diag *d) {
   if (!ir_verify(src, d)) return NULL;
   char t[IR_TYPE_STRLEN];
   if (loss < 0 || loss >= src->nnodes) {
@@ -94,22 +104,25 @@ static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, i
     return NULL;
   }
   ir_graph *g = ir_graph_clone(src, d);
-  int *wrt = g ? malloc(sizeof(int) * (size_t)(g->nnodes + nids + 1) * 2) : NULL;
-  if (!wrt) {
+  int *sel = g ? malloc(sizeof(int) * (size_t)(g->nnodes + nids + 1)) : NULL;
+  const char **names = sel ? malloc(sizeof(char *) * (size_t)(g->nnodes + nids + 1)) : NULL;
+  if (!names) {
     if (g) ir_diag_set(d, "out of memory");
+    free(sel);
     ir_graph_destroy(g);
     return NULL;
   }
-  int *grads = wrt + g->nnodes + nids + 1;
-  pass_optim po = to_pass(opt);
-  int n = select_params(g, ids, nids, wrt, d);
-  bool ok =
-      n > 0 && pass_autodiff(g, loss, n, wrt, grads, d) && pass_optimizer(g, &po, n, wrt, grads, d);
-  if (ok) {
-    ir_set_returns(g, 1, &loss);
-    ok = ir_verify(g, d);
-  }
-  free(wrt);
+  int n = select_params(g, ids, nids, sel, d);
+  for (int i = 0; i < n; i++)
+    names[i] = pname(g->nodes[sel[i]]);
+  pass_train tr = {.optim = to_pass(opt), .params = names, .nparams = n};
+  pass_opts o = po ? *po : kl_default_pass_opts();
+  o.train = &tr;
+  ir_set_returns(g, 1, &loss);
+  bool ok = n > 0 && pass_run_pipeline(&g, &o, d);
+  if (ok && (o.stop_after == NULL || g->nrets == 1)) ok = ir_verify(g, d);
+  free(names);
+  free(sel);
   if (!ok) {
     ir_graph_destroy(g);
     return NULL;
@@ -119,6 +132,12 @@ static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, i
 
 struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *params, int nparams,
                                 const kl_optim_opts *opt, char **err) {
+  return kl_train_graph_with(g, loss, params, nparams, opt, NULL, err);
+}
+
+struct ir_graph *kl_train_graph_with(const struct ir_graph *g, int loss, const int *params,
+                                     int nparams, const kl_optim_opts *opt,
+                                     const struct pass_opts *po, char **err) {
   if (err) *err = NULL;
   const char *what = !g ? "no graph" : !opt ? "no optimizer options" : NULL;
   if (!what && g->has_error) what = g->error.msg;
@@ -127,7 +146,7 @@ struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *p
     return NULL;
   }
   ir_diag d = {0};
-  ir_graph *tg = training_graph(g, loss, params, nparams, opt, &d);
+  ir_graph *tg = training_graph(g, loss, params, nparams, opt, po, &d);
   if (!tg && err) *err = message("kl_compile_train: %s%s", d.msg, NULL);
   return tg;
 }
@@ -135,7 +154,14 @@ struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *p
 kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *params, int nparams,
                                 const kl_optim_opts *opt, const kl_compile_opts *copts,
                                 char **err) {
-  ir_graph *tg = kl_train_graph(g, loss, params, nparams, opt, err);
+  return kl_compile_train_with(g, loss, params, nparams, opt, NULL, copts, err);
+}
+
+kl_train_step *kl_compile_train_with(const struct ir_graph *g, int loss, const int *params,
+                                     int nparams, const kl_optim_opts *opt,
+                                     const struct pass_opts *po, const kl_compile_opts *copts,
+                                     char **err) {
+  ir_graph *tg = kl_train_graph_with(g, loss, params, nparams, opt, po, err);
   if (!tg) return NULL;
   kl_compile_opts co = copts ? *copts : (kl_compile_opts){.backend = KL_BACKEND_REF};
   co.training = true;
@@ -145,7 +171,7 @@ kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *p
     return NULL;
   }
   s->g = tg;
-  const ir_type *lt = &tg->nodes[loss]->type;
+  const ir_type *lt = &tg->nodes[tg->rets[0]]->type;
   s->f64 = lt->dtype == IR_F64;
   s->loss = kl_tensor_create(s->f64 ? KL_TENSOR_F64 : KL_TENSOR_F32, 0, NULL);
   char *cerr = NULL;
@@ -181,3 +207,24 @@ const char *kl_train_step_run(kl_train_step *s, kl_tensor *const *inputs, int ni
 kl_program *kl_train_step_program(kl_train_step *s) { return s ? s->p : NULL; }
 
 const struct ir_graph *kl_train_step_graph(const kl_train_step *s) { return s ? s->g : NULL; }
+
+kl_program *kl_compile_with(const struct ir_graph *g, const struct pass_opts *po,
+                            const kl_compile_opts *copts, char **err) {
+  if (err) *err = NULL;
+  if (!g || g->has_error) return kl_compile(g, copts, err); /* its message */
+  ir_diag d = {0};
+  ir_graph *c = ir_graph_clone(g, &d);
+  pass_opts o = po ? *po : kl_default_pass_opts();
+  o.train = NULL;
+  if (c && !pass_run_pipeline(&c, &o, &d)) {
+    ir_graph_destroy(c);
+    c = NULL;
+  }
+  if (!c) {
+    if (err) *err = message("kl_compile: %s%s", d.msg, NULL);
+    return NULL;
+  }
+  kl_program *p = kl_compile(c, copts, err);
+  ir_graph_destroy(c);
+  return p;
+}

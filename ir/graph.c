@@ -46,6 +46,7 @@ void ir_graph_destroy(ir_graph *g) {
     free(g->blobs[i]);
   free(g->blobs);
   free(g->nodes);
+  ir_graph_drop_plan(g);
   for (ir_arena *a = g->arena; a;) {
     ir_arena *n = a->next;
     free(a);
@@ -271,5 +272,41 @@ ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d) {
     }
   }
   ir_set_returns(c, g->nrets, g->rets);
+  if (g->plan) {
+    c->plan = malloc(sizeof *c->plan);
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)(g->plan->nnodes ? g->plan->nnodes : 1));
+    if (!c->plan || !off) {
+      free(off);
+      ir_diag_set(d, "out of memory");
+      ir_graph_destroy(c);
+      return NULL;
+    }
+    *c->plan = *g->plan;
+    memcpy(off, g->plan->offset, sizeof(int64_t) * (size_t)g->plan->nnodes);
+    c->plan->offset = off;
+  }
   return c;
+}
+
+void ir_graph_drop_plan(ir_graph *g) {
+  if (!g || !g->plan) return;
+  free(g->plan->offset);
+  free(g->plan);
+  g->plan = NULL;
+}
+
+int ir_add_region(ir_graph *g, ir_op op, int nin, const int *in, const ir_attr *attrs,
+                  ir_graph *body, ir_diag *d) {
+  if (ir_op_get(op)->fusion != IR_FUSE_REGION) {
+    ir_diag_set(d, "%s is not a region op", ir_op_get(op)->name);
+    ir_graph_destroy(body);
+    return -1;
+  }
+  int id = ir_add_node(g, op, nin, in, attrs, NULL, d);
+  if (id < 0) {
+    ir_graph_destroy(body);
+    return -1;
+  }
+  g->nodes[id]->body = body;
+  return id;
 }

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #define IR_MAX_RANK 6
-#define IR_MAX_ATTRS 4
+#define IR_MAX_ATTRS 8
 
 /* ---- dtypes ---------------------------------------------------------- */
 
@@ -107,6 +107,7 @@ typedef enum {
   IR_FUSE_BROADCAST,
   IR_FUSE_REDUCE,
   IR_FUSE_OPAQUE,
+  IR_FUSE_REGION, /* owns a body sub-graph (node->body); see "regions" below */
 } ir_fusion;
 
 typedef enum {
@@ -172,7 +173,24 @@ typedef struct ir_graph {
   /* First builder error (sticky); msg[0] == 0 when none. */
   ir_diag error;
   bool has_error;
+  /* The memory plan (passes/memory_plan.c), NULL until planned; owned by
+   * the graph, copied by ir_graph_clone. Any rewrite after planning must
+   * drop it (ir_graph_drop_plan). */
+  struct ir_mem_plan *plan;
 } ir_graph;
+
+/* Where every intermediate lives: one arena of arena_bytes; offset[id] is
+ * node id's byte offset in it (64-byte aligned), or -1 when the value has
+ * storage of its own (arguments, parameters, constants, returned values).
+ * naive_bytes is what the same values take with one buffer each. */
+typedef struct ir_mem_plan {
+  int64_t *offset; /* nnodes entries */
+  int nnodes;
+  int64_t arena_bytes;
+  int64_t naive_bytes;
+} ir_mem_plan;
+
+void ir_graph_drop_plan(ir_graph *g);
 
 /* Ownership: ir_graph_create returns an owned graph; ir_graph_destroy frees
  * it and everything it owns (nodes, names, attrs, const payloads). */
@@ -204,6 +222,31 @@ int ir_add_const(ir_graph *g, const ir_type *t, const void *data, ir_diag *d);
 void ir_node_set_name(ir_graph *g, int id, const char *name);
 void ir_node_set_loc(ir_graph *g, int id, const char *file, int line);
 void ir_set_returns(ir_graph *g, int n, const int *ids);
+
+/* ---- regions ------------------------------------------------------------
+ * A node of an IR_FUSE_REGION op owns `body`: a graph whose arguments are
+ * the node's operands (same count, same types, in order) and whose single
+ * return has the node's type; bodies hold no params, steps or assigns. The
+ * body says what the node computes (the reference interpreter runs it);
+ * the op's attributes say the same for the backend's fused kernel.
+ * Text form: the body follows the type as `region(%a: T, ...) { ... }`.
+ *
+ * fused ops: scores s = q k^T * scale over [..., Tq, Tk]; the optional
+ * mask operand is integer lengths (sequence_mask's rule: key j of a row
+ * becomes mask_value where j >= len) or a float bias added to s; causal
+ * sets key j > query i to mask_value; softmax over the keys; dropout with
+ * probability p on the weights, mask stream `key` (rt_dropout_key's rule,
+ * element index = flat index into [..., Tq, Tk]); then weights @ v.
+ * additive_attention's scores are s[.., i, j] = sum_h w_v[h] tanh(qp[.., i,
+ * h] + kp[.., j, h]), masked, softmax, dropout and @ v alike.
+ * scale_mask_softmax(x [, mask]) is attention's scale, mask and softmax
+ * over x's last axis. */
+
+/* Appends a region node owning `body` (taken even on failure). The type is
+ * the shape rule's; the body must agree with it (checked by ir_verify).
+ * Returns the id or -1 with d set. */
+int ir_add_region(ir_graph *g, ir_op op, int nin, const int *in, const ir_attr *attrs,
+                  ir_graph *body, ir_diag *d);
 
 static inline ir_node *ir_node_at(const ir_graph *g, int id) { return g->nodes[id]; }
 /* Owned deep copy of g (nodes, names, locations, payloads, returns, region

@@ -53,6 +53,19 @@ static const ir_attr_spec attrs_matmul[] = {DEF_BOOL("transpose_a", false, false
                                             DEF_BOOL("transpose_b", false, false), END};
 static const ir_attr_spec attrs_seqmask[] = {DEF_FLOAT("value", -1e6, true), END};
 static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END};
+/* The fused ops' semantics are in ir.h ("fused ops"). */
+static const ir_attr_spec attrs_attention[] = {DEF_FLOAT("scale", 1.0, true),
+                                               DEF_BOOL("causal", false, false),
+                                               DEF_FLOAT("mask_value", -1e6, false),
+                                               DEF_FLOAT("p", 0.0, false),
+                                               DEF_INT("key", -1, false),
+                                               END};
+static const ir_attr_spec attrs_additive[] = {DEF_FLOAT("mask_value", -1e6, false),
+                                              DEF_FLOAT("p", 0.0, false), DEF_INT("key", -1, false),
+                                              END};
+static const ir_attr_spec attrs_sms[] = {DEF_FLOAT("scale", 1.0, true),
+                                         DEF_BOOL("causal", false, false),
+                                         DEF_FLOAT("mask_value", -1e6, false), END};
 
 #define COUNT(A) ((int)(sizeof(A) / sizeof(A[0])) - 1)
 

@@ -172,7 +172,49 @@ static int parse_operands(parser *P) {
   return nin;
 }
 
-/* %name = op(operands) {attrs}? : type   # file:line */
+static bool parse_args(parser *P);
+static bool parse_stmts(parser *P);
+
+/* After the region node's type, at 'region': "(%a: T, ...) { nodes return
+ * %x }" into a new graph with its own names. *loc_tok receives the token
+ * after '{', whose trailing comment is the node's location. */
+static ir_graph *parse_region(parser *P, ir_tok *loc_tok) {
+  parser outer = *P;
+  P->g = ir_graph_create("region");
+  P->syms = NULL;
+  P->nsyms = P->capsyms = 0;
+  P->ops = NULL;
+  P->capops = 0;
+  bool ok = P->g != NULL;
+  if (!ok) ir_p_fail(P, P->tok.line, P->tok.col, "out of memory");
+  ok = ok && ir_p_advance(P) && ir_p_expect(P, TK_LPAREN, "'(' after 'region'") && parse_args(P);
+  if (ok && P->tok.kind != TK_LBRACE) ok = ir_p_expect(P, TK_LBRACE, "'{' to open the region");
+  if (ok) {
+    ok = ir_p_advance(P);
+    *loc_tok = P->tok;
+  }
+  ok = ok && parse_stmts(P);
+  if (ok && P->tok.kind != TK_RBRACE) ok = ir_p_expect(P, TK_RBRACE, "'}' to close the region");
+  ok = ok && ir_p_advance(P);
+  ir_graph *body = P->g;
+  free(P->syms);
+  free(P->ops);
+  outer.lx = P->lx;
+  outer.tok = P->tok;
+  outer.failed = P->failed;
+  outer.elems = P->elems; /* literal scratch space, shared with the outer graph */
+  outer.nelems = P->nelems;
+  outer.capelems = P->capelems;
+  outer.payload = P->payload;
+  *P = outer;
+  if (!ok) {
+    ir_graph_destroy(body);
+    return NULL;
+  }
+  return body;
+}
+
+/* %name = op(operands) {attrs}? : type [region(...) {...}]   # file:line */
 static bool parse_node(parser *P) {
   ir_tok name = P->tok;
   char buf[64];
@@ -222,15 +264,38 @@ static bool parse_node(parser *P) {
                        info->attrs[i].name);
   ir_diag d = {0};
   int id;
+  ir_tok loc_tok = P->tok;
   if (op == IR_OP_CONST) {
     if (!ir_p_build_payload(P, &ty, opt.line, opt.col)) return false;
     id = ir_add_const(P->g, &ty, P->payload, &d);
+  } else if (info->fusion == IR_FUSE_REGION) {
+    if (!ir_p_is_word(&P->tok, "region"))
+      return ir_p_fail(P, P->tok.line, P->tok.col,
+                       "%s is a region: expected 'region(...) {' "
+                       "and its body after the type",
+                       info->name);
+    int *ops = malloc(sizeof(int) * (size_t)(nin ? nin : 1));
+    if (!ops) return ir_p_fail(P, opt.line, opt.col, "out of memory");
+    memcpy(ops, P->ops, sizeof(int) * (size_t)nin);
+    ir_graph *body = parse_region(P, &loc_tok);
+    if (!body) {
+      free(ops);
+      return false;
+    }
+    id = ir_add_region(P->g, op, nin, ops, attrs, body, &d);
+    free(ops);
+    if (id >= 0 && !ir_type_eq(&ty, &P->g->nodes[id]->type)) {
+      char a[IR_TYPE_STRLEN], b[IR_TYPE_STRLEN];
+      return ir_p_fail(P, tline, tcol, "%s: declared type %s does not match inferred type %s",
+                       info->name, ir_type_str(&ty, a, sizeof a),
+                       ir_type_str(&P->g->nodes[id]->type, b, sizeof b));
+    }
   } else {
     id = ir_add_node(P->g, op, nin, P->ops, attrs, &ty, &d);
   }
   if (id < 0) return ir_p_fail(P, opt.line, opt.col, "%s", d.msg);
   name_node(P, id, &name);
-  parse_loc(P, id, &P->tok);
+  parse_loc(P, id, &loc_tok);
   return sym_add(P, &name, id);
 }
 
@@ -277,6 +342,25 @@ static bool parse_args(parser *P) {
   }
 }
 
+/* Node definitions up to and including the return statement. */
+static bool parse_stmts(parser *P) {
+  char buf[64];
+  for (;;) {
+    ir_tok t = P->tok;
+    if (t.kind == TK_VALUE) {
+      if (!parse_node(P)) return false;
+    } else if (ir_p_is_word(&t, "return")) {
+      return parse_return(P);
+    } else if (t.kind == TK_RBRACE || t.kind == TK_EOF) {
+      return ir_p_fail(P, t.line, t.col, "missing 'return' before %s",
+                       ir_p_tok_desc(&t, buf, sizeof buf));
+    } else {
+      return ir_p_fail(P, t.line, t.col, "expected a value definition or 'return', got %s",
+                       ir_p_tok_desc(&t, buf, sizeof buf));
+    }
+  }
+}
+
 static bool parse_graph(parser *P, int *hline, int *hcol) {
   char buf[64];
   if (!ir_p_advance(P)) return false;
@@ -296,21 +380,7 @@ static bool parse_graph(parser *P, int *hline, int *hcol) {
   if (!ir_p_advance(P) || !ir_p_expect(P, TK_LPAREN, "'(' after the graph name") ||
       !parse_args(P) || !ir_p_expect(P, TK_LBRACE, "'{' to open the graph body"))
     return false;
-  for (;;) {
-    ir_tok t = P->tok;
-    if (t.kind == TK_VALUE) {
-      if (!parse_node(P)) return false;
-    } else if (ir_p_is_word(&t, "return")) {
-      if (!parse_return(P)) return false;
-      break;
-    } else if (t.kind == TK_RBRACE || t.kind == TK_EOF) {
-      return ir_p_fail(P, t.line, t.col, "missing 'return' before %s",
-                       ir_p_tok_desc(&t, buf, sizeof buf));
-    } else {
-      return ir_p_fail(P, t.line, t.col, "expected a value definition or 'return', got %s",
-                       ir_p_tok_desc(&t, buf, sizeof buf));
-    }
-  }
+  if (!parse_stmts(P)) return false;
   if (P->tok.kind != TK_RBRACE)
     return ir_p_fail(P, P->tok.line, P->tok.col,
                      "expected ',' or '}' after the returned values, "

@@ -293,10 +293,19 @@ static void sb_attrs(sbuf *b, const ir_node *n, int first) {
   if (shown) sb_puts(b, "}");
 }
 
+static bool sb_graph(sbuf *b, const ir_graph *g, const ir_print_opts *o, int indent,
+                     const ir_loc *loc);
+
+static void sb_indent(sbuf *b, int n) {
+  for (int i = 0; i < n; i++)
+    sb_put(b, " ", 1);
+}
+
 static void sb_node(sbuf *b, const ir_graph *g, const ir_node *n, char **names,
-                    const ir_print_opts *o) {
+                    const ir_print_opts *o, int indent) {
   const ir_op_info *info = ir_op_get(n->op);
-  sb_printf(b, "  %%%s = ", names[n->id]);
+  sb_indent(b, indent);
+  sb_printf(b, "%%%s = ", names[n->id]);
   if (n->op == IR_OP_CONST) {
     sb_const(b, n, o);
   } else if (n->op == IR_OP_PARAM) {
@@ -317,44 +326,63 @@ static void sb_node(sbuf *b, const ir_graph *g, const ir_node *n, char **names,
   }
   sb_puts(b, " : ");
   sb_type(b, &n->type);
-  if (o->locs && n->loc.file && n->loc.file[0] && n->loc.line >= 0) sb_loc(b, &n->loc);
+  if (n->body) {
+    /* the location goes after the body's '{', where the parser looks */
+    sb_puts(b, " region");
+    if (!sb_graph(b, n->body, o, indent, &n->loc)) b->oom = true;
+  } else if (o->locs && n->loc.file && n->loc.file[0] && n->loc.line >= 0) {
+    sb_loc(b, &n->loc);
+  }
   sb_puts(b, "\n");
+}
+
+/* "(%a: T, ...) {  # loc" then the nodes and the return indented by
+ * indent + 2, then "}" at indent (no newline). */
+static bool sb_graph(sbuf *b, const ir_graph *g, const ir_print_opts *o, int indent,
+                     const ir_loc *loc) {
+  int *ord = print_order(g);
+  char **names = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *names);
+  bool ok = ord && names && display_names(g, ord, names);
+  if (ok) {
+    sb_puts(b, "(");
+    int nargs = 0;
+    for (int k = 0; k < g->nnodes && g->nodes[ord[k]]->op == IR_OP_ARG; k++) {
+      const ir_node *n = g->nodes[ord[k]];
+      sb_printf(b, "%s%%%s: ", nargs++ ? ", " : "", names[n->id]);
+      sb_type(b, &n->type);
+    }
+    sb_puts(b, ") {");
+    if (loc && o->locs && loc->file && loc->file[0] && loc->line >= 0) sb_loc(b, loc);
+    sb_puts(b, "\n");
+    for (int k = nargs; k < g->nnodes; k++)
+      sb_node(b, g, g->nodes[ord[k]], names, o, indent + 2);
+    sb_indent(b, indent + 2);
+    sb_puts(b, "return");
+    for (int i = 0; i < g->nrets; i++) {
+      int r = g->rets[i];
+      sb_printf(b, "%s%%%s", i ? ", " : " ", r >= 0 && r < g->nnodes ? names[r] : "?");
+    }
+    sb_puts(b, "\n");
+    sb_indent(b, indent);
+    sb_puts(b, "}");
+  }
+  if (names)
+    for (int i = 0; i < g->nnodes; i++)
+      free(names[i]);
+  free(names);
+  free(ord);
+  return ok;
 }
 
 char *ir_print_str(const ir_graph *g, const ir_print_opts *opts) {
   ir_print_opts o = {.locs = true, .elide_consts = 0};
   if (opts) o = *opts;
   sbuf b = {0};
-  int *ord = print_order(g);
-  char **names = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *names);
-  if (!ord || !names || !display_names(g, ord, names)) {
-    b.oom = true;
-    goto done;
-  }
   char *gname = sanitize(g->name);
-  sb_printf(&b, "graph @%s(", gname ? gname : (g->name && g->name[0] ? g->name : "main"));
+  sb_printf(&b, "graph @%s", gname ? gname : (g->name && g->name[0] ? g->name : "main"));
   free(gname);
-  int nargs = 0;
-  for (int k = 0; k < g->nnodes && g->nodes[ord[k]]->op == IR_OP_ARG; k++) {
-    const ir_node *n = g->nodes[ord[k]];
-    sb_printf(&b, "%s%%%s: ", nargs++ ? ", " : "", names[n->id]);
-    sb_type(&b, &n->type);
-  }
-  sb_puts(&b, ") {\n");
-  for (int k = nargs; k < g->nnodes; k++)
-    sb_node(&b, g, g->nodes[ord[k]], names, &o);
-  sb_puts(&b, "  return");
-  for (int i = 0; i < g->nrets; i++) {
-    int r = g->rets[i];
-    sb_printf(&b, "%s%%%s", i ? ", " : " ", r >= 0 && r < g->nnodes ? names[r] : "?");
-  }
-  sb_puts(&b, "\n}\n");
-done:
-  if (names)
-    for (int i = 0; i < g->nnodes; i++)
-      free(names[i]);
-  free(names);
-  free(ord);
+  if (!sb_graph(&b, g, &o, 0, NULL)) b.oom = true;
+  sb_puts(&b, "\n");
   if (b.oom) {
     free(b.p);
     return NULL;

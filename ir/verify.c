@@ -180,6 +180,38 @@ static bool check_inferred(const ir_graph *g, int i, ir_diag *d) {
 
 static bool verify_graph(const ir_graph *g, ir_diag *d, int depth);
 
+/* A region's body (already verified as a graph) against the node: one
+ * argument per operand with its type, one return of the node's type, and
+ * no state (params, steps, assigns), which lives outside regions. */
+static bool check_body(const ir_graph *g, int i, ir_diag *d) {
+  const ir_node *n = g->nodes[i];
+  const ir_graph *b = n->body;
+  char x[IR_TYPE_STRLEN], y[IR_TYPE_STRLEN];
+  int k = 0;
+  for (int j = 0; j < b->nnodes; j++) {
+    const ir_node *m = b->nodes[j];
+    if (m->op == IR_OP_PARAM || m->op == IR_OP_STEP || m->op == IR_OP_ASSIGN)
+      return node_fail(g, i, d, "its body holds a %s (state stays outside regions)",
+                       op_name(m->op));
+    if (m->op != IR_OP_ARG) continue;
+    if (k >= n->nin)
+      return node_fail(g, i, d, "its body has more arguments than the node's %d operands", n->nin);
+    const ir_type *t = &g->nodes[n->in[k]]->type;
+    if (!ir_type_eq(&m->type, t))
+      return node_fail(g, i, d, "body argument %d is %s, operand %d is %s", k,
+                       ir_type_str(&m->type, x, sizeof x), k, ir_type_str(t, y, sizeof y));
+    k++;
+  }
+  if (k != n->nin)
+    return node_fail(g, i, d, "its body has %d arguments for %d operands", k, n->nin);
+  if (b->nrets != 1) return node_fail(g, i, d, "its body returns %d values, not 1", b->nrets);
+  const ir_type *r = &b->nodes[b->rets[0]]->type;
+  if (!ir_type_eq(r, &n->type))
+    return node_fail(g, i, d, "its body returns %s, the node is %s", ir_type_str(r, x, sizeof x),
+                     ir_type_str(&n->type, y, sizeof y));
+  return true;
+}
+
 static bool check_param_init(const ir_graph *g, int i, ir_diag *d) {
   static const char *const inits[] = {
       "normal",         "uniform",       "zeros",           "ones",
@@ -258,12 +290,16 @@ static bool check_node(const ir_graph *g, int i, name_map *names, name_map *para
                      op_name(g->nodes[n->in[0]]->op));
   if (!check_inferred(g, i, d)) return false;
 
+  bool region = ir_op_get(n->op)->fusion == IR_FUSE_REGION;
+  if (region && !n->body) return node_fail(g, i, d, "a region op needs a body");
+  if (!region && n->body) return node_fail(g, i, d, "only region ops have a body");
   if (n->body) {
     if (depth >= MAX_REGION_DEPTH)
       return node_fail(g, i, d, "regions nest deeper than %d", MAX_REGION_DEPTH);
     ir_diag inner = {0};
     if (!verify_graph(n->body, &inner, depth + 1))
       return node_fail(g, i, d, "in its region body: %s", inner.msg);
+    if (!check_body(g, i, d)) return false;
   }
   return true;
 }
