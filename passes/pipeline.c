@@ -83,6 +83,7 @@ bool pass_run_pipeline(ir_graph **g, const pass_opts *opts, ir_diag *d) {
   const pass_info *p = pass_pipeline(&n);
   for (int i = 0, k = 0; i < n; i++) {
     if (p[i].enabled && !p[i].enabled(opts)) continue;
+    if (opts->train_only && p[i].run != pass_verify && p[i].run != pass_autodiff_step) continue;
     bool changed;
     int rounds = 0;
     do {

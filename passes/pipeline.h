@@ -30,6 +30,7 @@ typedef struct pass_opts {
   bool no_plan;            /* skip memory planning (one buffer per value) */
   int64_t fold_limit;      /* constant-fold: max elements of a folded value (0: 1 << 22) */
   const pass_train *train; /* NULL: no autodiff/optimizer rows (inference) */
+  bool train_only;         /* only the verify and autodiff rows (dump-ir --stage input) */
 } pass_opts;
 
 /* A pass rewrites *g in place or replaces it (freeing the old graph); it

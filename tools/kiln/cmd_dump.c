@@ -10,19 +10,22 @@
 #include "passes/builder.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/pass_flags.h"
 
 static const char usage[] =
     "usage: kiln dump-ir (MODEL | FILE.kir) [--train] [--after PASS | --stage STAGE]\n"
-    "                    [--format text|dot]\n"
+    "                    [--format text|dot] [pipeline flags]\n"
     "\n"
     "Prints the graph's IR.\n"
-    "  --stage S    input (as written), final (after the whole pipeline; default),\n"
-    "               llvm (the optimized LLVM module) or asm (the host's machine code)\n"
-    "  --after P    after pass P of the pipeline (see 'kiln passes')\n"
+    "  --stage S    input (as written), final (after the whole pipeline, with the\n"
+    "               memory plan as comments; default), llvm (the optimized LLVM\n"
+    "               module) or asm (the host's machine code)\n"
+    "  --after P    after pass P of the pipeline (see 'kiln passes'; as --stop-after)\n"
     "  --format F   text (the .kir form; default) or dot (Graphviz)\n"
     "  --train      the training step: gradients and the optimizer update appended.\n"
     "               The loss is the model's; for a .kir file the sum of output 0,\n"
-    "               w.r.t. every trainable param, with SGD (lr 0.1)\n";
+    "               w.r.t. every trainable param, with SGD (lr 0.1)\n"
+    "Pipeline flags:\n";
 
 /* The graph of MODEL (its default training graph) or of FILE.kir; *loss
  * receives the loss node's id (a .kir's output 0, summed when it is not a
@@ -70,6 +73,8 @@ int cmd_dump_ir(int argc, char **argv) {
   cli_args a = {.cmd = "dump-ir", .argc = argc, .argv = argv};
   const char *name, *val, *file = NULL, *stage = "final", *after = NULL, *format = "text";
   bool train = false;
+  pass_opts po = kl_default_pass_opts();
+  po.verify_each = true; /* a dump is for looking: check every stage */
   int k;
   while ((k = cli_next(&a, &name, &val))) {
     if (k == 2) {
@@ -77,6 +82,7 @@ int cmd_dump_ir(int argc, char **argv) {
       file = val;
     } else if (!strcmp(name, "help")) {
       fputs(usage, stdout);
+      fputs(cli_pass_flags_usage, stdout);
       return CLI_OK;
     } else if (!strcmp(name, "stage")) {
       if (!(stage = cli_value(&a, name, val))) return CLI_USAGE;
@@ -87,7 +93,9 @@ int cmd_dump_ir(int argc, char **argv) {
     } else if (!strcmp(name, "train")) {
       train = true;
     } else {
-      return cli_usage_error("dump-ir", "unknown option '--%s'", name);
+      int rc = cli_pass_flag(&a, name, val, &po);
+      if (rc == CLI_PASS_OTHER) return cli_usage_error("dump-ir", "unknown option '--%s'", name);
+      if (rc) return rc;
     }
   }
   if (!file) return cli_usage_error("dump-ir", "no model or graph file given");
@@ -101,15 +109,22 @@ int cmd_dump_ir(int argc, char **argv) {
     return cli_usage_error("dump-ir", "--stage takes input, final, llvm or asm, not '%s'", stage);
   if (after && !pass_lookup(after))
     return cli_usage_error("dump-ir", "no pass named '%s' (see 'kiln passes')", after);
+  if (after) po.stop_after = after;
+  bool run_passes = strcmp(stage, "input") || po.stop_after;
+  if (!run_passes && (po.print_after || po.print_dir))
+    return cli_usage_error("dump-ir", "--stage input runs no pass to print after");
   int loss, rc;
   double lr;
   ir_graph *g = load(file, train, &loss, &lr, &rc);
   if (!g) return rc;
   ir_diag d = {0};
   if (train) {
+    /* the training rows run inside the pipeline, after fusion */
     kl_optim_opts o = {.kind = KL_OPT_SGD, .lr = lr};
     char *err = NULL;
-    ir_graph *tg = loss >= 0 ? kl_train_graph(g, loss, NULL, 0, &o, &err) : NULL;
+    pass_opts tpo = po;
+    tpo.train_only = !run_passes;
+    ir_graph *tg = loss >= 0 ? kl_train_graph_with(g, loss, NULL, 0, &o, &tpo, &err) : NULL;
     ir_graph_destroy(g);
     if (!tg) {
       rc = cli_error("dump-ir", "%s: %s", file, err ? err : "cannot sum output 0");
@@ -117,13 +132,9 @@ int cmd_dump_ir(int argc, char **argv) {
       return rc;
     }
     g = tg;
-  }
-  if (strcmp(stage, "input") || after) {
-    pass_opts po = {.verify_each = true, .stop_after = after};
-    if (!pass_run_pipeline(&g, &po, &d)) {
-      ir_graph_destroy(g);
-      return cli_error("dump-ir", "%s: %s", file, d.msg);
-    }
+  } else if (run_passes && !pass_run_pipeline(&g, &po, &d)) {
+    ir_graph_destroy(g);
+    return cli_error("dump-ir", "%s: %s", file, d.msg);
   }
   rc = CLI_OK;
   if (!strcmp(stage, "llvm") || !strcmp(stage, "asm")) {

@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "tools/kiln/cli.h"
+#include "driver/kiln_train.h"
+#include "tools/kiln/pass_flags.h"
 #include "tools/kiln/train.h"
 
 static const char usage[] =
     "usage: kiln train MODEL [--epochs N | --steps N] [--lr F] [--set KEY=VALUE[,KEY=VALUE...]]\n"
     "                  [--seed N] [--threads N] [--json]\n"
-    "                  [--data PATH] [--batch N] [--save CKPT] [--load CKPT]\n"
+    "                  [--data PATH] [--batch N] [--save CKPT] [--load CKPT] [pipeline flags]\n"
     "\n"
     "Trains a shipped model ('kiln models' lists them) on its built-in dataset.\n"
     "  --epochs N   passes over the data (default: the model's)\n"
@@ -23,7 +25,8 @@ static const char usage[] =
     "  --threads N  threads for kernels and OpenBLAS (default: all cores)\n"
     "  --json       make the last line of stdout one JSON object with the results\n"
     "  --data, --batch, --save, --load: for the models that support them\n"
-    "                (nw-kernel uses none of them and refuses them)\n";
+    "                (nw-kernel uses none of them and refuses them)\n"
+    "Pipeline flags (they apply to the training step's compile):\n";
 
 typedef int (*trainer_fn)(const train_opts *o);
 static const struct {
@@ -100,7 +103,13 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
     }
     if (!strcmp(name, "help")) {
       fputs(usage, stdout);
+      fputs(cli_pass_flags_usage, stdout);
       return -1;
+    }
+    int prc = cli_pass_flag(&a, name, val, &o->passes);
+    if (prc != CLI_PASS_OTHER) {
+      if (prc) return prc;
+      continue;
     }
     if (!strcmp(name, "json")) {
       if (val) return cli_usage_error("train", "--json takes no value");
@@ -167,6 +176,7 @@ static int check_model_flags(const train_opts *o, const raw_flags *f) {
 
 int cmd_train(int argc, char **argv) {
   train_opts o = {0};
+  o.passes = kl_default_pass_opts();
   raw_flags f = {0};
   o.epochs = -1;
   o.lr = -1;

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "backend/tensor_bridge.h"
+#include "driver/kiln_train.h"
+#include "tools/kiln/pass_flags.h"
 #include "tools/kiln/run_common.h"
 #include "tools/kiln/tensor_io.h"
 
@@ -16,6 +18,8 @@ static int common_opt(cli_args *a, int k, const char *name, const char *val, con
     o->file = val;
   } else if (!strcmp(name, "help")) {
     fputs(usage, stdout);
+    fputs("Pipeline flags:\n", stdout);
+    fputs(cli_pass_flags_usage, stdout);
     return -1;
   } else if (!strcmp(name, "inputs")) {
     if (!(o->inputs = cli_value(a, name, val))) return CLI_USAGE;
@@ -44,7 +48,8 @@ static int common_opt(cli_args *a, int k, const char *name, const char *val, con
   } else if (!strcmp(name, "print")) {
     o->print = true;
   } else {
-    return RUN_OPT_OTHER;
+    int rc = cli_pass_flag(a, name, val, &o->passes);
+    return rc == CLI_PASS_OTHER ? RUN_OPT_OTHER : rc;
   }
   return CLI_OK;
 }
@@ -83,7 +88,7 @@ int run_prepare(const char *cmd, const run_common_opts *o, run_session *s) {
                         .threads = (int)o->threads,
                         .no_cache = o->no_cache};
   double t0 = cli_now_ms();
-  if (!(s->prog = kl_compile(s->g, &co, &s->err)))
+  if (!(s->prog = kl_compile_with(s->g, &o->passes, &co, &s->err)))
     return cli_error(cmd, "%s: %s", o->file, s->err ? s->err : "out of memory");
   s->compile_ms = cli_now_ms() - t0;
   if (o->inputs) {

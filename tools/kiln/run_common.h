@@ -9,6 +9,7 @@
 
 #include "backend/kiln_run.h"
 #include "ir/ir.h"
+#include "passes/pipeline.h"
 #include "runtime/safetensors.h"
 #include "tools/kiln/cli.h"
 
@@ -16,6 +17,7 @@ typedef struct run_common_opts {
   const char *file, *inputs, *outputs;
   unsigned long long seed, threads;
   bool train, print, ref, no_cache;
+  pass_opts passes; /* the pipeline flags (pass_flags.h) */
 } run_common_opts;
 
 /* A command's own option (name, with val when given inline): returns CLI_OK
@@ -25,7 +27,7 @@ typedef int (*run_extra_opt_fn)(cli_args *a, const char *name, const char *val, 
 
 /* Scans the command's arguments: the graph file, --help (prints usage;
  * returns -1), --inputs, --outputs, --backend, --threads, --no-cache,
- * --seed, --train, --print, and through extra the command's own options;
+ * --seed, --train, --print, the pipeline flags, and through extra the command's own options;
  * the rest are usage errors, as is a missing graph file. */
 int run_parse_opts(const char *cmd, int argc, char **argv, const char *usage, run_common_opts *o,
                    run_extra_opt_fn extra, void *ctx);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "models/models.h"
+#include "passes/pipeline.h"
 
 #define TRAIN_MAX_SET 32
 
@@ -21,6 +22,7 @@ typedef struct train_opts {
   int64_t max_steps;              /* --steps on a mini-batch model: stop after N, else 0 */
   int64_t batch;                  /* --batch, 0 = the model's default */
   const char *data, *save, *load; /* --data, --save, --load or NULL */
+  pass_opts passes;               /* the pipeline flags (pass_flags.h) */
   int nset;
   struct {
     char *key, *value; /* owned */

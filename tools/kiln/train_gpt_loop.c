@@ -46,8 +46,8 @@ static int compile_all(const train_opts *o, gpt_run *r) {
       .backend = r->set.backend, .seed = o->seed, .training = true, .threads = o->threads};
   char *err = NULL;
   double t0 = cli_now_ms();
-  if (rc == CLI_OK &&
-      !(r->step = kl_compile_train(kl_graph_ir(tg.g), tg.loss.id, NULL, 0, &opt, &co, &err)))
+  if (rc == CLI_OK && !(r->step = kl_compile_train_with(kl_graph_ir(tg.g), tg.loss.id, NULL, 0,
+                                                        &opt, &o->passes, &co, &err)))
     rc = cli_error("train", "%s", err ? err : "out of memory");
   co.training = false;
   if (rc == CLI_OK && !(r->logits = kl_compile(kl_graph_ir(lg), &co, &err)))

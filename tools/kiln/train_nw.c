@@ -141,7 +141,8 @@ static int train(nw_run *r, const train_opts *o, const nw_settings *s) {
   kl_compile_opts copts = {.backend = s->backend, .seed = o->seed, .threads = o->threads};
   char *err = NULL;
   int wid = ng.w.id;
-  r->step = kl_compile_train(kl_graph_ir(ng.g), ng.loss.id, &wid, 1, &opt, &copts, &err);
+  r->step =
+      kl_compile_train_with(kl_graph_ir(ng.g), ng.loss.id, &wid, 1, &opt, &o->passes, &copts, &err);
   kl_graph_destroy(ng.g);
   if (!r->step) {
     int rc = cli_error("train", "compiling the training step: %s", err ? err : "unknown error");

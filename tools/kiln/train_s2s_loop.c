@@ -50,7 +50,8 @@ static int compile_step(const train_opts *o, s2s_run *r) {
       .backend = r->set.backend, .seed = o->seed, .training = true, .threads = o->threads};
   char *err = NULL;
   double t0 = cli_now_ms();
-  r->step = kl_compile_train(kl_graph_ir(tg.g), tg.loss.id, NULL, 0, &opt, &co, &err);
+  r->step =
+      kl_compile_train_with(kl_graph_ir(tg.g), tg.loss.id, NULL, 0, &opt, &o->passes, &co, &err);
   r->compile_s = (cli_now_ms() - t0) / 1000;
   kl_graph_destroy(tg.g);
   if (!r->step) {
