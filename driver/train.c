@@ -113,14 +113,19 @@ static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, i
     return NULL;
   }
   int n = select_params(g, ids, nids, sel, d);
+  /* copies: passes replace g (and free its strings) before autodiff runs */
+  bool ok = true;
   for (int i = 0; i < n; i++)
-    names[i] = pname(g->nodes[sel[i]]);
+    ok &= (names[i] = strdup(pname(g->nodes[sel[i]]))) != NULL;
+  if (!ok) ir_diag_set(d, "out of memory");
   pass_train tr = {.optim = to_pass(opt), .params = names, .nparams = n};
   pass_opts o = po ? *po : kl_default_pass_opts();
   o.train = &tr;
   ir_set_returns(g, 1, &loss);
-  bool ok = n > 0 && pass_run_pipeline(&g, &o, d);
+  ok = ok && n > 0 && pass_run_pipeline(&g, &o, d);
   if (ok && (o.stop_after == NULL || g->nrets == 1)) ok = ir_verify(g, d);
+  for (int i = 0; i < n; i++)
+    free((char *)names[i]);
   free(names);
   free(sel);
   if (!ok) {
