@@ -23,6 +23,8 @@
 #include "backend/cg.h"
 #include "backend/jit.h"
 #include "backend/jit_internal.h"
+#include "backend/kern_additive.h"
+#include "backend/kern_attention.h"
 #include "ir/sha256.h"
 #include "runtime/exec.h"
 #include "runtime/philox.h"
@@ -55,6 +57,12 @@ static const struct {
     {"rt_dropout_uniform", (cg_any_fn)rt_dropout_uniform},
     {"cblas_sgemm", (cg_any_fn)cblas_sgemm},
     {"cblas_dgemm", (cg_any_fn)cblas_dgemm},
+    {"kiln_attention_f32", (cg_any_fn)kiln_attention_f32},
+    {"kiln_attention_f64", (cg_any_fn)kiln_attention_f64},
+    {"kiln_attention_grad_f32", (cg_any_fn)kiln_attention_grad_f32},
+    {"kiln_attention_grad_f64", (cg_any_fn)kiln_attention_grad_f64},
+    {"kiln_additive_fwd", (cg_any_fn)kiln_additive_fwd},
+    {"kiln_additive_bwd", (cg_any_fn)kiln_additive_bwd},
 };
 #define NUM_RUNTIME_SYMBOLS (sizeof runtime_symbols / sizeof runtime_symbols[0])
 

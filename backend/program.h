@@ -13,7 +13,8 @@ struct kl_tensor {
   rt_tensor *t;
 };
 
-/* The JIT's state: one buffer per node (bufs[nnodes] is the rt_exec). */
+/* The JIT's state: one buffer per node (bufs[nnodes] is the rt_exec);
+ * intermediates of a planned graph share one arena. */
 typedef struct cg_exec_state {
   cg_jit *jit;
   rt_pool *pool;
@@ -25,6 +26,11 @@ typedef struct cg_exec_state {
   /* With guard bytes on: per parameter, the guarded allocation its storage
    * lives in (assign kernels write there), else NULL. */
   void **param_base;
+  /* The memory plan's arena (ir_graph.plan): planned nodes' buffers point
+   * into it. arena_base is the allocation (GUARD bytes before the arena
+   * when guard bytes are on), NULL without a plan. */
+  unsigned char *arena_base, *arena;
+  size_t arena_bytes;
   int nnodes, nparams, threads;
   int blas_threads; /* OpenBLAS threads during a run (blas_threads_for) */
 } cg_exec_state;

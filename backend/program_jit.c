@@ -1,9 +1,10 @@
 /* Running a program on JIT-compiled code: one buffer per node allocated at
- * compile time (so a run allocates nothing), inputs and outputs bound
- * without copies where possible, FTZ/DAZ around the step, and kernel
- * faults and guard-byte damage turned into messages. A parameter's node and
- * its assign node share the parameter's storage, so updates happen in
- * place. */
+ * compile time (so a run allocates nothing), or, for a graph with a memory
+ * plan, one arena holding every intermediate at its planned offset; inputs
+ * and outputs bound without copies where possible, FTZ/DAZ around the
+ * step, and kernel faults and guard-byte damage turned into messages. A
+ * parameter's node and its assign node share the parameter's storage, so
+ * updates happen in place. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ void cg_exec_destroy(cg_exec_state *s) {
   for (int i = 0; s->param_base && i < s->nparams; i++)
     rt_free(s->param_base[i]);
   free(s->param_base);
+  rt_free(s->arena_base);
   free(s->owned);
   free(s->bytes);
   free(s->alias);
@@ -84,6 +86,58 @@ static int blas_threads_for(const ir_graph *g, int threads) {
   return 1;
 }
 
+static const char *node_name(const ir_node *n, char *buf, size_t len) {
+  if (n->name) return n->name;
+  snprintf(buf, len, "%d", n->id);
+  return buf;
+}
+
+/* The plan must be one the backend can follow: made for this graph, every
+ * planned value an intermediate (leaves, assigns and returned values have
+ * storage of their own) lying inside the arena at an aligned offset. The
+ * planner guarantees this; checking costs one pass and turns a stale or
+ * hand-made plan into a message instead of writes outside the arena. */
+static bool plan_usable(const ir_graph *g, const ir_mem_plan *plan, const size_t *bytes,
+                        ir_diag *d) {
+  char nb[24];
+  if (plan->nnodes != g->nnodes || plan->arena_bytes < 0)
+    return ir_diag_set(d, "memory plan for %d nodes, the graph has %d", plan->nnodes, g->nnodes),
+           false;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    int64_t off = plan->offset[i];
+    if (off < 0) continue;
+    bool own = n->op == IR_OP_ARG || n->op == IR_OP_CONST || n->op == IR_OP_PARAM ||
+               n->op == IR_OP_ASSIGN || n->op == IR_OP_STEP;
+    for (int r = 0; r < g->nrets && !own; r++)
+      own = g->rets[r] == i;
+    if (own || off % 64 != 0 || (uint64_t)off + bytes[i] > (uint64_t)plan->arena_bytes)
+      return ir_diag_set(d,
+                         "memory plan: %s %%%s cannot live at +%lld (%zu bytes) in an arena of "
+                         "%lld bytes",
+                         ir_op_get(n->op)->name, node_name(n, nb, sizeof nb), (long long)off,
+                         bytes[i], (long long)plan->arena_bytes),
+             false;
+  }
+  return true;
+}
+
+/* With guard bytes on, the guards go around the whole arena: a kernel
+ * writing past the arena's ends is caught, one overrunning into a
+ * neighbour inside it is not (compile with pass_opts.no_plan for guards
+ * around every buffer). */
+static bool alloc_arena(cg_exec_state *s, size_t bytes, bool guard) {
+  size_t pad = guard ? GUARD : 0;
+  if (!(s->arena_base = rt_alloc(bytes + 2 * pad))) return false;
+  if (guard) {
+    memset(s->arena_base, GUARD_BYTE, GUARD);
+    memset(s->arena_base + GUARD + bytes, GUARD_BYTE, GUARD);
+  }
+  s->arena = s->arena_base + pad;
+  s->arena_bytes = bytes;
+  return true;
+}
+
 bool cg_exec_create(kl_program *p, ir_diag *d) {
   const ir_graph *g = p->g;
   cg_exec_state *s = calloc(1, sizeof *s);
@@ -114,9 +168,16 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   s->alias = calloc(n, sizeof *s->alias);
   if (!s->bufs || !s->owned || !s->bytes || !s->alias)
     return ir_diag_set(d, "out of memory"), false;
+  for (int i = 0; i < g->nnodes; i++)
+    s->bytes[i] =
+        (size_t)ir_type_numel(&g->nodes[i]->type) * ir_dtype_size(g->nodes[i]->type.dtype);
+  const ir_mem_plan *plan = g->plan;
+  if (plan && !plan_usable(g, plan, s->bytes, d)) return false;
+  if (plan && !alloc_arena(s, (size_t)plan->arena_bytes, p->opts.guard_bytes))
+    return ir_diag_set(d, "out of memory for the %lld-byte arena", (long long)plan->arena_bytes),
+           false;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *node = g->nodes[i];
-    s->bytes[i] = (size_t)ir_type_numel(&node->type) * ir_dtype_size(node->type.dtype);
     if (node->op == IR_OP_ARG) continue; /* bound per run */
     if (node->op == IR_OP_CONST) {
       s->bufs[i] = node->data;
@@ -126,6 +187,8 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
       /* The kernel writes the new value straight into the parameter; the
        * verifier put every reader of the old value before it. */
       s->bufs[i] = param_data(p, g->nodes[node->in[0]]);
+    } else if (plan && plan->offset[i] >= 0) {
+      s->bufs[i] = s->arena + plan->offset[i];
     } else if (!(s->bufs[i] = alloc_buffer(s, i, s->bytes[i], p->opts.guard_bytes))) {
       return ir_diag_set(d, "out of memory for %zu bytes of %%%s", s->bytes[i],
                          node->name ? node->name : "?"),
@@ -176,6 +239,10 @@ static bool guards_damaged(kl_program *p) {
                   p->param_names[i]);
       return true;
     }
+  }
+  if (s->arena_base && !guards_intact(s->arena_base, s->arena_bytes)) {
+    ir_diag_set(&p->err, "a compiled kernel wrote outside the memory plan's arena (guard bytes)");
+    return true;
   }
   for (int i = 0; i < s->nnodes; i++) {
     const unsigned char *base = s->owned[i];

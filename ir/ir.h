@@ -284,4 +284,9 @@ void ir_print_dot(const ir_graph *g, FILE *f);
  * is verified. */
 ir_graph *ir_parse(const char *text, size_t len, const char *filename, ir_diag *d);
 
+/* The memory plan (g->plan) as a comment block to print after the graph:
+ * arena size against one buffer per value, then `#   %name  +OFFSET  BYTES`
+ * per planned value; says so when g has no plan. */
+void ir_print_plan(const ir_graph *g, FILE *f);
+
 #endif

@@ -399,3 +399,42 @@ void ir_print(const ir_graph *g, FILE *f, const ir_print_opts *opts) {
   fputs(s, f);
   free(s);
 }
+
+/* The memory plan as comments after the graph (the parser skips them):
+ * the arena against one buffer per value, then each planned value's
+ * offset and size, in print order and with the printer's names. */
+void ir_print_plan(const ir_graph *g, FILE *f) {
+  const ir_mem_plan *p = g->plan;
+  if (!p || p->nnodes != g->nnodes) {
+    fputs(p ? "# memory plan: stale (made for another graph)\n"
+            : "# memory plan: none (one buffer per value)\n",
+          f);
+    return;
+  }
+  int *ord = print_order(g);
+  char **names = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *names);
+  if (!ord || !names || !display_names(g, ord, names)) {
+    fputs("# out of memory while printing the memory plan\n", f);
+  } else {
+    int nv = 0;
+    for (int i = 0; i < g->nnodes; i++)
+      nv += p->offset[i] >= 0;
+    double saved =
+        p->naive_bytes > 0 ? 100.0 * (1.0 - (double)p->arena_bytes / (double)p->naive_bytes) : 0;
+    fprintf(f,
+            "# memory plan: arena %lld bytes, %d values (one buffer each: %lld bytes; %.1f%% "
+            "smaller)\n",
+            (long long)p->arena_bytes, nv, (long long)p->naive_bytes, saved);
+    for (int k = 0; k < g->nnodes; k++) {
+      const ir_node *n = g->nodes[ord[k]];
+      if (p->offset[n->id] < 0) continue;
+      fprintf(f, "#   %%%s  +%lld  %lld\n", names[n->id], (long long)p->offset[n->id],
+              (long long)(ir_type_numel(&n->type) * (int64_t)ir_dtype_size(n->type.dtype)));
+    }
+  }
+  if (names)
+    for (int i = 0; i < g->nnodes; i++)
+      free(names[i]);
+  free(names);
+  free(ord);
+}

@@ -49,7 +49,7 @@ Test(cli, unbuilt_features_say_so) {
  * assign) of a shipped model, and the text parses back; a graph without
  * parameters has nothing to train. */
 Test(cli, dump_ir_train) {
-  cr_assert_eq(kiln("dump-ir nw-kernel --train"), 0, "%s", test_err);
+  cr_assert_eq(kiln("dump-ir nw-kernel --train --no-plan"), 0, "%s", test_err);
   cr_expect(strstr(test_out, "softmax(") && strstr(test_out, "assign(%w, "), "%s", test_out);
   test_write_text("train.kir", test_out);
   char *first = strdup(test_out), args[512];
@@ -86,14 +86,21 @@ Test(cli, passes_and_models) {
 
 Test(cli, dump_ir_parses_back_to_itself) {
   static char a[8192];
-  cr_assert_eq(kiln("dump-ir examples/attention.kir"), 0, "%s", test_err);
+  cr_assert_eq(kiln("dump-ir examples/attention.kir --stage input"), 0, "%s", test_err);
   strcpy(a, test_out);
   test_write_text("a.kir", a);
-  cr_assert_eq(kiln("dump-ir \"$D/a.kir\""), 0, "%s", test_err);
+  cr_assert_eq(kiln("dump-ir \"$D/a.kir\" --stage input"), 0, "%s", test_err);
   cr_expect(strstr(a, "graph @attention(%q: f32[2,4,8]"), "%s", a);
   cr_expect(strstr(a, "sequence_mask(%sc, %len) {value = -1000000.0} : f32[2,4,6]"), "%s", a);
   cr_expect_str_eq(test_out, a);
-  cr_expect_eq(kiln("dump-ir examples/attention.kir --stage input"), 0);
+  /* the final stage: one fused region, the memory plan as comments; it
+   * parses back, and the pipeline leaves its own output alone */
+  cr_assert_eq(kiln("dump-ir examples/attention.kir"), 0, "%s", test_err);
+  strcpy(a, test_out);
+  cr_expect(strstr(a, "= attention(%q, %k, %v, %len) {scale = ") && strstr(a, "# memory plan: "),
+            "%s", a);
+  test_write_text("final.kir", a);
+  cr_assert_eq(kiln("dump-ir \"$D/final.kir\""), 0, "%s", test_err);
   cr_expect_str_eq(test_out, a);
   cr_expect_eq(kiln("dump-ir examples/attention.kir --format dot"), 0);
   cr_expect(strstr(test_out, "digraph \"attention\""), "%s", test_out);

@@ -148,6 +148,7 @@ int cmd_dump_ir(int argc, char **argv) {
     ir_print_dot(g, stdout);
   } else {
     ir_print(g, stdout, NULL);
+    if (!strcmp(stage, "final") && g->plan) ir_print_plan(g, stdout);
   }
   ir_graph_destroy(g);
   return rc;
