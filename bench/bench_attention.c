@@ -8,7 +8,8 @@
  * "values" is the sum of the compiled graph's value sizes (and the memory
  * plan's arena when planned). The fused variant also runs at 2T to show
  * its memory grows linearly. Usage: bench_attention [--t T] [--reps N]
- * [--threads N]; bench_attention --child fused|unfused ... runs one.
+ * [--threads N]; bench_attention --child fused|unfused|auto ... runs one
+ * (auto: the unfused graph with the pipeline's fuse-attention on).
  * OpenBLAS 0.3.21 does not recognise some virtualised Xeons and falls back
  * to its SSE3 (Prescott) kernels; OPENBLAS_CORETYPE=SkylakeX fixes that for
  * both variants alike. */
@@ -78,14 +79,15 @@ typedef struct result {
   double ms, values_mib, arena_mib, rss_mib;
 } result;
 
-static int child(bool fused, int64_t t, int reps, int threads, int report_fd) {
+/* auto: the unfused graph with the pipeline's fusion on (fuse-attention). */
+static int child(bool fused, bool autofuse, int64_t t, int reps, int threads, int report_fd) {
   built b;
   if (!build(fused, t, &b)) return 1;
   const ir_graph *g = b.ir ? b.ir : kl_graph_ir(b.dsl);
   int params[3] = {0, 1, 2}; /* q, k, v are the first nodes */
   kl_optim_opts opt = {.kind = KL_OPT_SGD, .lr = 1e-30};
   pass_opts po = kl_default_pass_opts();
-  po.no_fusion = true; /* the fused variant is fused by construction */
+  po.no_fusion = !autofuse; /* the fused variant is fused by construction */
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .seed = 1, .threads = threads};
   char *err = NULL;
   kl_train_step *s = kl_compile_train_with(g, b.loss, params, 3, &opt, &po, &co, &err);
@@ -120,9 +122,11 @@ static int child(bool fused, int64_t t, int reps, int threads, int report_fd) {
   getrusage(RUSAGE_SELF, &ru);
   printf("%-8s T=%-5lld median %9.2f ms  values %8.1f MiB (largest %7.1f MiB)%s  peak RSS %7.1f MiB"
          "  loss %.4g\n",
-         fused ? "fused" : "unfused", (long long)t, median(ms, reps), (double)values / 1048576.0,
-         (double)biggest / 1048576.0, cg->plan ? "" : " (unplanned)", (double)ru.ru_maxrss / 1024.0,
-         loss);
+         autofuse ? "auto"
+         : fused  ? "fused"
+                  : "unfused",
+         (long long)t, median(ms, reps), (double)values / 1048576.0, (double)biggest / 1048576.0,
+         cg->plan ? "" : " (unplanned)", (double)ru.ru_maxrss / 1024.0, loss);
   if (cg->plan)
     printf("         planned arena %8.1f MiB\n", (double)cg->plan->arena_bytes / 1048576.0);
   fflush(stdout);
@@ -187,7 +191,8 @@ int main(int argc, char **argv) {
     }
   }
   if (reps < 1 || t < 1) return 2;
-  if (variant) return child(!strcmp(variant, "fused"), t, reps, threads, report_fd);
+  if (variant)
+    return child(!strcmp(variant, "fused"), !strcmp(variant, "auto"), t, reps, threads, report_fd);
   printf("attention forward+backward (one SGD step, lr 1e-30): B=%d H=%d d=%d causal f32, "
          "%d threads\n",
          B, H, D, threads);
