@@ -115,6 +115,10 @@ LLVMTypeRef cg_type(cg_ctx *c, ir_dtype dt);
 LLVMTypeRef cg_ctype(cg_ctx *c, ir_dtype dt);
 LLVMValueRef cg_i64(cg_ctx *c, int64_t v);
 LLVMValueRef cg_i32(cg_ctx *c, int32_t v);
+/* A private constant global array of n elements of type elt named name
+ * (the step's call tables, kernels' descriptors). */
+LLVMValueRef cg_const_table(cg_ctx *c, const char *name, LLVMTypeRef elt, LLVMValueRef *v,
+                            unsigned n);
 /* A compute-type constant of dt with value v (ints truncate, bool v != 0). */
 LLVMValueRef cg_const(cg_ctx *c, ir_dtype dt, double v);
 /* base[idx] of dt as a compute value (bool: i8 != 0); store the reverse. */

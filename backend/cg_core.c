@@ -191,8 +191,8 @@ void cg_kernel_end(cg_ctx *c, cg_kernel *k) {
  * the block is {out, operands..., exec, tag}.
  * One argument block serves every call: calls (and rt_parallel_for)
  * return before the next begins. */
-static LLVMValueRef private_table(cg_ctx *c, const char *name, LLVMTypeRef elt, LLVMValueRef *v,
-                                  unsigned n) {
+LLVMValueRef cg_const_table(cg_ctx *c, const char *name, LLVMTypeRef elt, LLVMValueRef *v,
+                            unsigned n) {
   LLVMValueRef init = LLVMConstArray2(elt, v, n);
   LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
   LLVMSetInitializer(gv, init);
@@ -240,9 +240,9 @@ static bool emit_step(cg_ctx *c, ir_diag *d) {
     for (int j = 0; j <= n->nin + 1; j++)
       slots[s++] = cg_i32(c, j == 0 ? n->id : j <= n->nin ? n->in[j - 1] : c->g->nnodes);
   }
-  LLVMValueRef g_fns = private_table(c, "kiln_fns", c->t_ptr, fns, (unsigned)ncalls);
-  LLVMValueRef g_calls = private_table(c, "kiln_calls", t_call, calls, (unsigned)ncalls);
-  LLVMValueRef g_slots = private_table(c, "kiln_slots", c->t_i32, slots, (unsigned)nslots);
+  LLVMValueRef g_fns = cg_const_table(c, "kiln_fns", c->t_ptr, fns, (unsigned)ncalls);
+  LLVMValueRef g_calls = cg_const_table(c, "kiln_calls", t_call, calls, (unsigned)ncalls);
+  LLVMValueRef g_slots = cg_const_table(c, "kiln_slots", c->t_i32, slots, (unsigned)nslots);
   LLVMTypeRef at_fns = LLVMGlobalGetValueType(g_fns), at_calls = LLVMGlobalGetValueType(g_calls);
   LLVMTypeRef at_slots = LLVMGlobalGetValueType(g_slots);
   free(fns), free(calls), free(slots);

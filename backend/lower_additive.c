@@ -11,17 +11,6 @@
 #include "backend/cg.h"
 #include "backend/lower_rows.h"
 
-static LLVMValueRef const_table(cg_ctx *c, LLVMTypeRef elt, LLVMValueRef *v, unsigned nv) {
-  LLVMValueRef init = LLVMConstArray2(elt, v, nv);
-  LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "kiln_additive_desc");
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-  LLVMSetAlignment(gv, 8);
-  return gv;
-}
-
 /* An internal function with noalias pointer parameters, the builder in its
  * entry block; p receives the parameters. */
 static LLVMValueRef helper_begin(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *pt,
@@ -151,13 +140,7 @@ static LLVMValueRef row_table(cg_ctx *c, ir_dtype dt) {
   f[2] = emit_axpy(c, dt, fn);
   snprintf(fn, sizeof fn, "kiln_additive_dot_%s", sfx);
   f[3] = emit_dot(c, dt, fn);
-  LLVMValueRef init = LLVMConstArray2(c->t_ptr, f, 4);
-  gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), name);
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetAlignment(gv, 8);
-  return gv;
+  return cg_const_table(c, name, c->t_ptr, f, 4);
 }
 
 static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
@@ -203,7 +186,8 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
     gv[i] = cg_i64(c, geom[i]);
   fv[0] = LLVMConstReal(c->t_f64, n->attrs[0].f);
   fv[1] = LLVMConstReal(c->t_f64, n->attrs[1].f);
-  LLVMValueRef gtab = const_table(c, c->t_i64, gv, 9), ftab = const_table(c, c->t_f64, fv, 2);
+  LLVMValueRef gtab = cg_const_table(c, "kiln_additive_desc", c->t_i64, gv, 9),
+               ftab = cg_const_table(c, "kiln_additive_desc", c->t_f64, fv, 2);
   LLVMValueRef key = n->attrs[2].i >= 0 ? cg_i64(c, n->attrs[2].i) : cg_kernel_tag(c, &kk);
   LLVMValueRef len = has_len ? cg_operand(c, &kk, 4) : LLVMConstPointerNull(c->t_ptr);
   LLVMValueRef args[13] = {kk.exec,

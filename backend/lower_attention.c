@@ -66,14 +66,7 @@ static LLVMValueRef desc_global(cg_ctx *c, const ka_desc *a) {
   LLVMValueRef v[KA_DESC_WORDS];
   for (int i = 0; i < KA_DESC_WORDS; i++)
     v[i] = cg_i64(c, w[i]);
-  LLVMValueRef init = LLVMConstArray2(c->t_i64, v, KA_DESC_WORDS);
-  LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(init), "kiln_attn_desc");
-  LLVMSetInitializer(gv, init);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMPrivateLinkage);
-  LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
-  LLVMSetAlignment(gv, 8);
-  return gv;
+  return cg_const_table(c, "kiln_attn_desc", c->t_i64, v, KA_DESC_WORDS);
 }
 
 static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {

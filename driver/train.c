@@ -28,40 +28,34 @@ static char *message(const char *fmt, const char *a, const char *b) {
 
 static const char *pname(const ir_node *n) { return ir_node_attr(n, "name")->s; }
 
-static bool trainable(const ir_node *n) {
-  return n->op == IR_OP_PARAM && ir_dtype_is_float(n->type.dtype) &&
-         ir_node_attr(n, "trainable")->b;
-}
-
-/* The parameters to train, one node per distinct name: the given ids or
- * every trainable parameter. Returns the count, or -1 with d set. */
-static int select_params(const ir_graph *g, const int *ids, int nids, int *out, ir_diag *d) {
-  int n = 0;
-  int count = ids && nids > 0 ? nids : g->nnodes;
-  for (int k = 0; k < count; k++) {
-    int id = ids && nids > 0 ? ids[k] : k;
+/* The explicitly chosen parameters' names (copies: passes replace the
+ * graph, and free its strings, before autodiff runs), each checked to be a
+ * trainable float param. Returns the count, or -1 with d set. Without ids
+ * the autodiff row picks every trainable parameter itself. */
+static int chosen_names(const ir_graph *g, const int *ids, int nids, const char **out, ir_diag *d) {
+  for (int k = 0; k < nids; k++) {
+    int id = ids[k];
     if (id < 0 || id >= g->nnodes) {
       ir_diag_set(d, "parameter %d: node %d does not exist", k, id);
       return -1;
     }
     const ir_node *p = g->nodes[id];
-    if (!trainable(p)) {
-      if (!(ids && nids > 0)) continue;
-      char t[IR_TYPE_STRLEN];
-      if (p->op != IR_OP_PARAM)
-        ir_diag_set(d, "parameter %d: node %d (%s) is not a param", k, id, ir_op_get(p->op)->name);
-      else
-        ir_diag_set(d, "parameter %d: param \"%s\" (%s) is not a trainable float parameter", k,
-                    pname(p), ir_type_str(&p->type, t, sizeof t));
+    if (p->op != IR_OP_PARAM) {
+      ir_diag_set(d, "parameter %d: node %d (%s) is not a param", k, id, ir_op_get(p->op)->name);
       return -1;
     }
-    bool seen = false;
-    for (int j = 0; j < n && !seen; j++)
-      seen = strcmp(pname(g->nodes[out[j]]), pname(p)) == 0;
-    if (!seen) out[n++] = id;
+    if (!ir_dtype_is_float(p->type.dtype) || !ir_node_attr(p, "trainable")->b) {
+      char t[IR_TYPE_STRLEN];
+      ir_diag_set(d, "parameter %d: param \"%s\" (%s) is not a trainable float parameter", k,
+                  pname(p), ir_type_str(&p->type, t, sizeof t));
+      return -1;
+    }
+    if (!(out[k] = strdup(pname(p)))) {
+      ir_diag_set(d, "out of memory");
+      return -1;
+    }
   }
-  if (n == 0) ir_diag_set(d, "the graph has no trainable parameter");
-  return n ? n : -1;
+  return nids;
 }
 
 static pass_optim to_pass(const kl_optim_opts *o) {
@@ -103,31 +97,24 @@ static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, i
                 ln->name ? ln->name : "(unnamed)", ir_type_str(&ln->type, t, sizeof t));
     return NULL;
   }
+  if (!ids || nids < 0) nids = 0;
   ir_graph *g = ir_graph_clone(src, d);
-  int *sel = g ? malloc(sizeof(int) * (size_t)(g->nnodes + nids + 1)) : NULL;
-  const char **names = sel ? malloc(sizeof(char *) * (size_t)(g->nnodes + nids + 1)) : NULL;
+  const char **names = g ? calloc((size_t)nids + 1, sizeof *names) : NULL;
   if (!names) {
     if (g) ir_diag_set(d, "out of memory");
-    free(sel);
     ir_graph_destroy(g);
     return NULL;
   }
-  int n = select_params(g, ids, nids, sel, d);
-  /* copies: passes replace g (and free its strings) before autodiff runs */
-  bool ok = true;
-  for (int i = 0; i < n; i++)
-    ok &= (names[i] = strdup(pname(g->nodes[sel[i]]))) != NULL;
-  if (!ok) ir_diag_set(d, "out of memory");
-  pass_train tr = {.optim = to_pass(opt), .params = names, .nparams = n};
+  int n = chosen_names(g, ids, nids, names, d);
+  pass_train tr = {.optim = to_pass(opt), .params = n > 0 ? names : NULL, .nparams = n};
   pass_opts o = po ? *po : kl_default_pass_opts();
   o.train = &tr;
   ir_set_returns(g, 1, &loss);
-  ok = ok && n > 0 && pass_run_pipeline(&g, &o, d);
+  bool ok = n >= 0 && pass_run_pipeline(&g, &o, d);
   if (ok && (o.stop_after == NULL || g->nrets == 1)) ok = ir_verify(g, d);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < nids; i++)
     free((char *)names[i]);
   free(names);
-  free(sel);
   if (!ok) {
     ir_graph_destroy(g);
     return NULL;
