@@ -17,6 +17,7 @@
 #include "passes/autodiff.h"
 #include "passes/fused_build_additive.h"
 #include "passes/pipeline.h"
+#include "tests/support/ir_check.h"
 
 typedef struct acase {
   const char *name;
@@ -113,23 +114,6 @@ static kl_tensor *random_arg(const acase *c, const ir_node *n) {
   return t;
 }
 
-static double elem(kl_tensor *t, ir_dtype dt, int64_t i) {
-  return dt == IR_F32 ? ((float *)kl_tensor_data(t))[i] : ((double *)kl_tensor_data(t))[i];
-}
-
-/* max |a - b| / (1 + max |b|) */
-static double rel_err(kl_tensor *a, kl_tensor *b, ir_dtype dt) {
-  double err = 0, mag = 0;
-  cr_assert_eq(kl_tensor_numel(a), kl_tensor_numel(b));
-  for (int64_t i = 0; i < kl_tensor_numel(a); i++) {
-    double x = elem(a, dt, i), y = elem(b, dt, i);
-    cr_assert(isfinite(x), "element %lld is %g", (long long)i, x);
-    if (fabs(x - y) > err) err = fabs(x - y);
-    if (fabs(y) > mag) mag = fabs(y);
-  }
-  return err / (1 + mag);
-}
-
 static kl_program *compile(const ir_graph *g, kl_backend be, bool training, int threads) {
   kl_compile_opts o = {.backend = be,
                        .seed = 99,
@@ -174,7 +158,7 @@ static void check_kernels(const acase *c, int threads) {
   run(g, KL_BACKEND_REF, training, 1, in, nargs, ref);
   run(g, KL_BACKEND_JIT, training, threads, in, nargs, jit);
   double tol = c->dt == IR_F32 ? 3e-5 : 1e-11;
-  double eo = rel_err(jit[0], ref[0], c->dt), eg = rel_err(jit[1], ref[1], c->dt);
+  double eo = tc_rel_err(jit[0], ref[0], c->dt), eg = tc_rel_err(jit[1], ref[1], c->dt);
   cr_expect(eo < tol, "%s %s: forward error %g", c->name, ir_dtype_name(c->dt), eo);
   cr_expect(eg < 10 * tol, "%s %s: gradient error %g", c->name, ir_dtype_name(c->dt), eg);
   for (int i = 0; i < nargs; i++)
@@ -325,13 +309,6 @@ Test(additive_attention, fused_gradient_equals_unfused_body) {
   }
 }
 
-static int count_op(const ir_graph *g, ir_op op) {
-  int n = 0;
-  for (int i = 0; i < g->nnodes; i++)
-    n += g->nodes[i]->op == op;
-  return n;
-}
-
 /* The Bahdanau training graph at the date task's defaults: after the
  * fusion row, every decoder step's attention is one region, and no
  * softmax or rank-3 tanh (the [B, Ts, H] features) is left. */
@@ -345,8 +322,8 @@ Test(additive_attention, seq2seq_training_graph_one_region_per_step) {
   char *err = NULL;
   ir_graph *g = kl_train_graph_with(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &po, &err);
   cr_assert_not_null(g, "%s", err ? err : "?");
-  cr_expect_eq(count_op(g, IR_OP_ADDITIVE_ATTENTION), (int)c.tgt_steps);
-  cr_expect_eq(count_op(g, IR_OP_SOFTMAX), 0);
+  cr_expect_eq(tc_count_op(g, IR_OP_ADDITIVE_ATTENTION), (int)c.tgt_steps);
+  cr_expect_eq(tc_count_op(g, IR_OP_SOFTMAX), 0);
   int feats = 0;
   for (int i = 0; i < g->nnodes; i++)
     feats += g->nodes[i]->op == IR_OP_TANH && g->nodes[i]->type.rank == 3;
@@ -371,7 +348,7 @@ Test(additive_attention, exported_weights_block_the_fusion) {
   cr_assert(pass_fuse_additive(&g, &po, &changed, &d), "%s", d.msg);
   fclose(f);
   cr_expect(!changed);
-  cr_expect_eq(count_op(g, IR_OP_ADDITIVE_ATTENTION), 0);
+  cr_expect_eq(tc_count_op(g, IR_OP_ADDITIVE_ATTENTION), 0);
   cr_expect(strstr(text, "left unfused: the attention weights have other uses") != NULL, "%s",
             text);
   free(text);
@@ -426,9 +403,9 @@ Test(additive_attention, seq2seq_step_fused_equals_unfused) {
   kl_train_step *s[3] = {s2s_step(g, t.loss.id, false, KL_BACKEND_REF),
                          s2s_step(g, t.loss.id, true, KL_BACKEND_REF),
                          s2s_step(g, t.loss.id, true, KL_BACKEND_JIT)};
-  cr_expect_eq(count_op(kl_train_step_graph(s[1]), IR_OP_ADDITIVE_ATTENTION), 3);
-  cr_expect_eq(count_op(kl_train_step_graph(s[1]), IR_OP_ADDITIVE_ATTENTION_GRAD), 3);
-  cr_expect_eq(count_op(kl_train_step_graph(s[0]), IR_OP_ADDITIVE_ATTENTION), 0);
+  cr_expect_eq(tc_count_op(kl_train_step_graph(s[1]), IR_OP_ADDITIVE_ATTENTION), 3);
+  cr_expect_eq(tc_count_op(kl_train_step_graph(s[1]), IR_OP_ADDITIVE_ATTENTION_GRAD), 3);
+  cr_expect_eq(tc_count_op(kl_train_step_graph(s[0]), IR_OP_ADDITIVE_ATTENTION), 0);
   double loss[3];
   for (int i = 0; i < 3; i++)
     cr_assert_null(kl_train_step_run(s[i], in, 5, &loss[i]));
@@ -445,7 +422,7 @@ Test(additive_attention, seq2seq_step_fused_equals_unfused) {
     for (int k = 1; k < 3; k++) {
       kl_tensor *b = NULL;
       cr_assert_null(kl_program_get_param(kl_train_step_program(s[k]), name, &b), "%s", name);
-      double e = rel_err(b, a, IR_F64);
+      double e = tc_rel_err(b, a, IR_F64);
       cr_expect(e < 1e-10, "%s after one step (%s): error %g", name, k == 1 ? "ref" : "jit", e);
       kl_tensor_destroy(b);
     }

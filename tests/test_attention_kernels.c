@@ -15,6 +15,7 @@
 #include "passes/fused_build.h"
 #include "runtime/ref.h"
 #include "runtime/tensor.h"
+#include "tests/support/ir_check.h"
 
 enum { M_NONE, M_LEN_B, M_LEN_Q, M_BIAS, M_BIAS4 };
 
@@ -116,23 +117,6 @@ static kl_tensor *random_arg(const acase *c, const ir_node *n) {
   return t;
 }
 
-static double elem(kl_tensor *t, ir_dtype dt, int64_t i) {
-  return dt == IR_F32 ? ((float *)kl_tensor_data(t))[i] : ((double *)kl_tensor_data(t))[i];
-}
-
-/* max |a - b| / (1 + max |b|) over every element. */
-static double rel_err(kl_tensor *a, kl_tensor *b, ir_dtype dt) {
-  double err = 0, mag = 0;
-  cr_assert_eq(kl_tensor_numel(a), kl_tensor_numel(b));
-  for (int64_t i = 0; i < kl_tensor_numel(a); i++) {
-    double x = elem(a, dt, i), y = elem(b, dt, i);
-    cr_assert(isfinite(x), "element %lld is %g", (long long)i, x);
-    if (fabs(x - y) > err) err = fabs(x - y);
-    if (fabs(y) > mag) mag = fabs(y);
-  }
-  return err / (1 + mag);
-}
-
 /* Runs g on the given backend; outputs receive g->nrets tensors. */
 static void run(const ir_graph *g, kl_backend be, bool training, kl_tensor **inputs, int nin,
                 kl_tensor **outs) {
@@ -162,7 +146,7 @@ static void check_kernels(const acase *c) {
   run(g, KL_BACKEND_REF, training, in, nargs, ref);
   run(g, KL_BACKEND_JIT, training, in, nargs, jit);
   double tol = c->dt == IR_F32 ? 2e-5 : 1e-11;
-  double eo = rel_err(jit[0], ref[0], c->dt), eg = rel_err(jit[1], ref[1], c->dt);
+  double eo = tc_rel_err(jit[0], ref[0], c->dt), eg = tc_rel_err(jit[1], ref[1], c->dt);
   cr_expect(eo < tol, "%s %s: forward error %g", c->name, ir_dtype_name(c->dt), eo);
   cr_expect(eg < 10 * tol, "%s %s: attention_grad error %g", c->name, ir_dtype_name(c->dt), eg);
   for (int i = 0; i < nargs; i++)
@@ -276,14 +260,14 @@ Test(attention_grad_rule, finite_differences) {
         kl_tensor *o2[4];
         x[e] = x0 + h;
         run(g, KL_BACKEND_REF, tr, in, nin, o2);
-        lp = elem(o2[0], IR_F64, 0);
+        lp = tc_elem(o2[0], IR_F64, 0);
         free_all(o2, 4);
         x[e] = x0 - h;
         run(g, KL_BACKEND_REF, tr, in, nin, o2);
-        lm = elem(o2[0], IR_F64, 0);
+        lm = tc_elem(o2[0], IR_F64, 0);
         free_all(o2, 4);
         x[e] = x0;
-        double fd = (lp - lm) / (2 * h), an = elem(out[1 + a], IR_F64, e);
+        double fd = (lp - lm) / (2 * h), an = tc_elem(out[1 + a], IR_F64, e);
         cr_expect(fabs(fd - an) < 1e-6 * (1 + fabs(fd)),
                   "%s: operand %d element %lld: fd %.9g vs %.9g", c->name, a, (long long)e, fd, an);
       }
@@ -308,7 +292,7 @@ static void fused_vs_unfused(const acase *c) {
   run(gf, KL_BACKEND_JIT, tr, in, nin, oj);
   double tol = c->dt == IR_F32 ? 1e-4 : 1e-10;
   for (int i = 0; i < 4; i++) {
-    double e1 = rel_err(of[i], ou[i], c->dt), e2 = rel_err(oj[i], ou[i], c->dt);
+    double e1 = tc_rel_err(of[i], ou[i], c->dt), e2 = tc_rel_err(oj[i], ou[i], c->dt);
     cr_expect(e1 < tol, "%s %s output %d: fused reference vs unfused %g", c->name,
               ir_dtype_name(c->dt), i, e1);
     cr_expect(e2 < tol, "%s %s output %d: fused JIT vs unfused %g", c->name, ir_dtype_name(c->dt),
@@ -404,8 +388,8 @@ Test(attention_kernels, dropout_active_in_training) {
   run(g, KL_BACKEND_REF, true, in, nin, tr);
   run(g, KL_BACKEND_REF, false, in, nin, ev);
   run(g, KL_BACKEND_JIT, true, in, nin, jt);
-  cr_expect(rel_err(tr[0], ev[0], IR_F32) > 1e-2, "dropout changed nothing");
-  cr_expect(rel_err(jt[0], tr[0], IR_F32) < 1e-5);
+  cr_expect(tc_rel_err(tr[0], ev[0], IR_F32) > 1e-2, "dropout changed nothing");
+  cr_expect(tc_rel_err(jt[0], tr[0], IR_F32) < 1e-5);
   free_all(tr, 2), free_all(ev, 2), free_all(jt, 2), free_all(in, nin);
   ir_graph_destroy(g);
 }

@@ -17,22 +17,9 @@
 #include "passes/autodiff.h"
 #include "passes/pipeline.h"
 #include "runtime/ref.h"
+#include "tests/support/ir_check.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static ir_graph *parse(const char *text) {
-  ir_diag d = {0};
-  ir_graph *g = ir_parse(text, strlen(text), "test.kir", &d);
-  cr_assert(g, "parse: %s\n%s", d.msg, text);
-  return g;
-}
-
-static int count_op(const ir_graph *g, ir_op op) {
-  int n = 0;
-  for (int i = 0; i < g->nnodes; i++)
-    n += g->nodes[i]->op == op;
-  return n;
-}
 
 static ir_graph *fuse(const ir_graph *g, FILE *explain) {
   ir_diag d = {0};
@@ -157,9 +144,10 @@ Test(fuse_attention, each_mask_form_fuses_and_matches) {
   for (size_t f = 0; f < NFORMS; f++) {
     attention_text(text, sizeof text, forms[f].mask, forms[f].causal, forms[f].dropout,
                    forms[f].explicit_t, false);
-    ir_graph *g = parse(text), *h = fuse(g, NULL);
-    cr_assert_eq(count_op(h, IR_OP_ATTENTION), 1, "%s: no attention region", forms[f].name);
-    cr_assert_eq(count_op(h, IR_OP_SOFTMAX) + count_op(h, IR_OP_MATMUL), 0, "%s", forms[f].name);
+    ir_graph *g = tc_parse(text), *h = fuse(g, NULL);
+    cr_assert_eq(tc_count_op(h, IR_OP_ATTENTION), 1, "%s: no attention region", forms[f].name);
+    cr_assert_eq(tc_count_op(h, IR_OP_SOFTMAX) + tc_count_op(h, IR_OP_MATMUL), 0, "%s",
+                 forms[f].name);
     cr_assert_eq(h->nnodes, ir_graph_args(h, NULL) + 1, "%s: leftovers", forms[f].name);
     for (int training = 0; training < 2; training++) {
       rt_tensor **args = make_args(g, 7 + f, 4);
@@ -206,9 +194,9 @@ Test(fuse_attention, sms_gradients_match_unfused) {
   for (size_t f = 0; f < NFORMS; f++) {
     attention_text(text, sizeof text, forms[f].mask, forms[f].causal, forms[f].dropout, false,
                    true);
-    ir_graph *g = parse(text), *h = fuse(g, NULL);
-    cr_assert_eq(count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1, "%s", forms[f].name);
-    cr_assert_eq(count_op(h, IR_OP_SOFTMAX), 0, "%s", forms[f].name);
+    ir_graph *g = tc_parse(text), *h = fuse(g, NULL);
+    cr_assert_eq(tc_count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1, "%s", forms[f].name);
+    cr_assert_eq(tc_count_op(h, IR_OP_SOFTMAX), 0, "%s", forms[f].name);
     bool skipped = false;
     expect_same_grads(g, h, forms[f].mask == M_BIAS, forms[f].name, why, &skipped);
     cr_assert(!skipped, "%s: %s", forms[f].name, why);
@@ -224,8 +212,8 @@ Test(fuse_attention, attention_gradients_match_unfused) {
   for (size_t f = 0; f < NFORMS; f++) {
     attention_text(text, sizeof text, forms[f].mask, forms[f].causal, forms[f].dropout, false,
                    false);
-    ir_graph *g = parse(text), *h = fuse(g, NULL);
-    cr_assert_eq(count_op(h, IR_OP_ATTENTION), 1, "%s", forms[f].name);
+    ir_graph *g = tc_parse(text), *h = fuse(g, NULL);
+    cr_assert_eq(tc_count_op(h, IR_OP_ATTENTION), 1, "%s", forms[f].name);
     bool skipped = false;
     expect_same_grads(g, h, false, forms[f].name, why, &skipped);
     ir_graph_destroy(g), ir_graph_destroy(h);
@@ -249,10 +237,10 @@ static void expect_counts(kl_graph *kg, int lo, int attentions, const char *mode
   pass_opts po = {.verify_each = true, .stop_after = "fuse-attention"};
   ir_diag d = {0};
   cr_assert(pass_run_pipeline(&g, &po, &d), "%s: %s", model, d.msg);
-  cr_assert_eq(count_op(g, IR_OP_ATTENTION), attentions, "%s: %d attention regions", model,
-               count_op(g, IR_OP_ATTENTION));
-  cr_assert_eq(count_op(g, IR_OP_SOFTMAX), 0, "%s", model);
-  cr_assert_eq(count_op(g, IR_OP_SCALE_MASK_SOFTMAX), 0, "%s", model);
+  cr_assert_eq(tc_count_op(g, IR_OP_ATTENTION), attentions, "%s: %d attention regions", model,
+               tc_count_op(g, IR_OP_ATTENTION));
+  cr_assert_eq(tc_count_op(g, IR_OP_SOFTMAX), 0, "%s", model);
+  cr_assert_eq(tc_count_op(g, IR_OP_SCALE_MASK_SOFTMAX), 0, "%s", model);
   ir_graph_destroy(g);
 
   /* the training pipeline through autodiff: the backward of each region is
@@ -274,13 +262,13 @@ static void expect_counts(kl_graph *kg, int lo, int attentions, const char *mode
     }
     cr_assert(t, "%s: %s", model, err ? err : "");
     if (!fused) {
-      cr_assert_eq(count_op(t, IR_OP_ATTENTION), 0);
-      cr_assert_eq(count_op(t, IR_OP_SOFTMAX) - base_softmax, attentions, "%s", model);
+      cr_assert_eq(tc_count_op(t, IR_OP_ATTENTION), 0);
+      cr_assert_eq(tc_count_op(t, IR_OP_SOFTMAX) - base_softmax, attentions, "%s", model);
     } else {
-      cr_assert_eq(count_op(t, IR_OP_ATTENTION), attentions, "%s: %d attention regions", model,
-                   count_op(t, IR_OP_ATTENTION));
-      cr_assert_eq(count_op(t, IR_OP_ATTENTION_GRAD), attentions, "%s", model);
-      base_softmax = count_op(t, IR_OP_SOFTMAX);
+      cr_assert_eq(tc_count_op(t, IR_OP_ATTENTION), attentions, "%s: %d attention regions", model,
+                   tc_count_op(t, IR_OP_ATTENTION));
+      cr_assert_eq(tc_count_op(t, IR_OP_ATTENTION_GRAD), attentions, "%s", model);
+      base_softmax = tc_count_op(t, IR_OP_SOFTMAX);
     }
     ir_graph_destroy(t);
   }
@@ -298,9 +286,9 @@ Test(fuse_attention, transformer_every_attention_is_one_region) {
   ir_graph *g = model_graph(kg, lo, false);
   ir_graph *h = fuse(g, NULL);
   int n = (int)(3 * c.blocks);
-  cr_assert_eq(count_op(h, IR_OP_ATTENTION), n - 1);
-  cr_assert_eq(count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1);
-  cr_assert_eq(count_op(h, IR_OP_SOFTMAX), 0);
+  cr_assert_eq(tc_count_op(h, IR_OP_ATTENTION), n - 1);
+  cr_assert_eq(tc_count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1);
+  cr_assert_eq(tc_count_op(h, IR_OP_SOFTMAX), 0);
   ir_graph_destroy(g), ir_graph_destroy(h);
   expect_counts(kg, lo, n, "transformer");
   kl_graph_destroy(kg);
@@ -347,7 +335,7 @@ static kl_tensor_dtype kdt(ir_dtype dt) {
 
 Test(fuse_attention, sms_jit_matches_reference) {
   for (size_t s = 0; s < sizeof sms_graphs / sizeof *sms_graphs; s++) {
-    ir_graph *g = parse(sms_graphs[s]);
+    ir_graph *g = tc_parse(sms_graphs[s]);
     rt_tensor **args = make_args(g, 11 + s, 5);
     for (int64_t e = 0; e < rt_numel(args[0]); e++) /* spread the scores */
       rt_set_f(args[0], e, rt_get_f(args[0], e) * 4);
@@ -404,7 +392,7 @@ static const char *sms_fd_graphs[] = {
 
 Test(fuse_attention, sms_gradient_finite_differences) {
   for (size_t s = 0; s < sizeof sms_fd_graphs / sizeof *sms_fd_graphs; s++) {
-    ir_graph *g = parse(sms_fd_graphs[s]);
+    ir_graph *g = tc_parse(sms_fd_graphs[s]);
     rt_tensor **args = make_args(g, 31 + s, 4);
     rt_set_i(args[1], 0, 0); /* one fully masked row or batch */
     bool bias = ir_dtype_is_float(args[1]->type.dtype);
@@ -440,7 +428,7 @@ static char *explain_of(const char *text, ir_graph **out) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  ir_graph *g = parse(text);
+  ir_graph *g = tc_parse(text);
   *out = fuse(g, f);
   fclose(f);
   ir_graph_destroy(g);
@@ -455,7 +443,7 @@ Test(fuse_attention, explain_returned_weights) {
   cr_assert(strstr(msg, "softmax %w"), "%s", msg);
   cr_assert(strstr(msg, "fused scale_mask_softmax"), "%s", msg);
   cr_assert(strstr(msg, "%w has 2 uses (returned)"), "%s", msg);
-  cr_assert_eq(count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1);
+  cr_assert_eq(tc_count_op(h, IR_OP_SCALE_MASK_SOFTMAX), 1);
   free(msg), ir_graph_destroy(h);
 
   attention_text(text, sizeof text, M_BIAS, true, true, false, false);
@@ -487,7 +475,7 @@ Test(fuse_attention, explain_unfused) {
     ir_graph *h;
     char *msg = explain_of(cases[i][0], &h);
     cr_assert(strstr(msg, cases[i][1]), "case %zu: %s", i, msg);
-    cr_assert_eq(count_op(h, IR_OP_SOFTMAX), 1, "case %zu", i);
+    cr_assert_eq(tc_count_op(h, IR_OP_SOFTMAX), 1, "case %zu", i);
     free(msg), ir_graph_destroy(h);
   }
 }

@@ -14,6 +14,7 @@
 #include "passes/autodiff.h"
 #include "passes/pipeline.h"
 #include "runtime/ref.h"
+#include "tests/support/ir_check.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -116,13 +117,6 @@ static ir_graph *grad_graph(const ir_graph *g) {
   return c;
 }
 
-static ir_graph *parse(const char *text) {
-  ir_diag d = {0};
-  ir_graph *g = ir_parse(text, strlen(text), "test", &d);
-  cr_assert_not_null(g, "parse: %s (line %d)", d.msg, d.line);
-  return g;
-}
-
 /* Runs pass p (to a fixpoint when asked) on a clone of g; the clone must
  * verify and, when expect_change, differ. */
 static ir_graph *apply(const ir_graph *g, pass_fn p, bool fixpoint, bool expect_change,
@@ -144,22 +138,15 @@ static ir_graph *apply(const ir_graph *g, pass_fn p, bool fixpoint, bool expect_
   return c;
 }
 
-static int count_op(const ir_graph *g, ir_op op) {
-  int n = 0;
-  for (int i = 0; i < g->nnodes; i++)
-    n += g->nodes[i]->op == op;
-  return n;
-}
-
 /* Forward and gradient equivalence of pass p on text. */
 static void check_pass(const char *text, pass_fn p, bool fixpoint, double tol, ir_op gone,
                        ir_op appears) {
-  ir_graph *g = parse(text);
+  ir_graph *g = tc_parse(text);
   ir_graph *h = apply(g, p, fixpoint, true, NULL);
   if (gone != IR_NUM_OPS)
-    cr_expect_eq(count_op(h, gone), 0, "@%s: %s left", g->name, ir_op_get(gone)->name);
+    cr_expect_eq(tc_count_op(h, gone), 0, "@%s: %s left", g->name, ir_op_get(gone)->name);
   if (appears != IR_NUM_OPS)
-    cr_expect_gt(count_op(h, appears), 0, "@%s: no %s", g->name, ir_op_get(appears)->name);
+    cr_expect_gt(tc_count_op(h, appears), 0, "@%s: no %s", g->name, ir_op_get(appears)->name);
   expect_same(g, h, tol, "forward");
   ir_graph *gg = grad_graph(g), *hg = grad_graph(h);
   expect_same(gg, hg, tol, "gradients");
@@ -292,7 +279,7 @@ static const char *pe_text =
 
 Test(constant_fold, positional_encoding) {
   check_pass(pe_text, pass_constant_fold, false, 0, IR_OP_SIN, IR_OP_CONST);
-  ir_graph *g = parse(pe_text);
+  ir_graph *g = tc_parse(pe_text);
   ir_graph *h = apply(g, pass_constant_fold, false, true, NULL);
   cr_expect_eq(h->nnodes, 3, "x, the table and the mul remain (got %d nodes)", h->nnodes);
   ir_graph_destroy(h);
@@ -302,11 +289,11 @@ Test(constant_fold, positional_encoding) {
 /* Over the limit the table stays computed; the heavy pieces under it
  * ([1,4] pow) still fold. */
 Test(constant_fold, size_limit) {
-  ir_graph *g = parse(pe_text);
+  ir_graph *g = tc_parse(pe_text);
   pass_opts o = {.fold_limit = 20};
   ir_graph *h = apply(g, pass_constant_fold, false, true, &o);
-  cr_expect_eq(count_op(h, IR_OP_SIN), 1);
-  cr_expect_eq(count_op(h, IR_OP_POW), 0);
+  cr_expect_eq(tc_count_op(h, IR_OP_SIN), 1);
+  cr_expect_eq(tc_count_op(h, IR_OP_POW), 0);
   for (int i = 0; i < h->nnodes; i++)
     if (h->nodes[i]->op == IR_OP_CONST)
       cr_expect_leq(ir_type_numel(&h->nodes[i]->type), 20, "a const over the limit");
@@ -316,15 +303,15 @@ Test(constant_fold, size_limit) {
 }
 
 Test(constant_fold, leaves_cheap_index_math_alone) {
-  ir_graph *g = parse("graph @g(%s: f64[2,4,4]) {\n"
-                      "  %q = iota() {shape = [2, 4], axis = 1, dtype = \"i32\"} : i32[2,4]\n"
-                      "  %one = const(1) : i32[]\n"
-                      "  %len = add(%q, %one) : i32[2,4]\n"
-                      "  %m = sequence_mask(%s, %len) {value = -1000000.0} : f64[2,4,4]\n"
-                      "  return %m\n}\n");
+  ir_graph *g = tc_parse("graph @g(%s: f64[2,4,4]) {\n"
+                         "  %q = iota() {shape = [2, 4], axis = 1, dtype = \"i32\"} : i32[2,4]\n"
+                         "  %one = const(1) : i32[]\n"
+                         "  %len = add(%q, %one) : i32[2,4]\n"
+                         "  %m = sequence_mask(%s, %len) {value = -1000000.0} : f64[2,4,4]\n"
+                         "  return %m\n}\n");
   ir_graph *h = apply(g, pass_constant_fold, false, false, NULL);
   cr_expect_eq(h->nnodes, g->nnodes);
-  cr_expect_eq(count_op(h, IR_OP_IOTA), 1);
+  cr_expect_eq(tc_count_op(h, IR_OP_IOTA), 1);
   ir_graph_destroy(h);
   ir_graph_destroy(g);
 }
@@ -342,11 +329,12 @@ Test(constant_fold, transformer_pe_is_one_constant) {
   ir_graph *g = ir_graph_clone(kl_graph_ir(kg), &d);
   kl_graph_destroy(kg);
   cr_assert_not_null(g);
-  int before = count_op(g, IR_OP_SIN) + count_op(g, IR_OP_COS);
+  int before = tc_count_op(g, IR_OP_SIN) + tc_count_op(g, IR_OP_COS);
   cr_assert_gt(before, 0, "the model builds its encoding from sin/cos");
   pass_opts o = {.stop_after = "constant-fold", .verify_each = true};
   cr_assert(pass_run_pipeline(&g, &o, &d), "%s", d.msg);
-  cr_expect_eq(count_op(g, IR_OP_SIN) + count_op(g, IR_OP_COS) + count_op(g, IR_OP_POW), 0);
+  cr_expect_eq(tc_count_op(g, IR_OP_SIN) + tc_count_op(g, IR_OP_COS) + tc_count_op(g, IR_OP_POW),
+               0);
   int tables = 0;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
@@ -422,16 +410,16 @@ Test(cse, bahdanau_key_projection_once) {
 }
 
 Test(cse, keeps_unkeyed_dropout_apart) {
-  ir_graph *g = parse("graph @g(%x: f64[4]) {\n"
-                      "  %a = dropout(%x) {p = 0.5} : f64[4]\n"
-                      "  %b = dropout(%x) {p = 0.5} : f64[4]\n"
-                      "  %e = exp(%x) : f64[4]\n"
-                      "  %f = exp(%x) : f64[4]\n"
-                      "  %s = add(%e, %f) : f64[4]\n"
-                      "  return %a, %b, %s\n}\n");
+  ir_graph *g = tc_parse("graph @g(%x: f64[4]) {\n"
+                         "  %a = dropout(%x) {p = 0.5} : f64[4]\n"
+                         "  %b = dropout(%x) {p = 0.5} : f64[4]\n"
+                         "  %e = exp(%x) : f64[4]\n"
+                         "  %f = exp(%x) : f64[4]\n"
+                         "  %s = add(%e, %f) : f64[4]\n"
+                         "  return %a, %b, %s\n}\n");
   ir_graph *h = apply(g, pass_cse, false, true, NULL);
-  cr_expect_eq(count_op(h, IR_OP_DROPOUT), 2);
-  cr_expect_eq(count_op(h, IR_OP_EXP), 1);
+  cr_expect_eq(tc_count_op(h, IR_OP_DROPOUT), 2);
+  cr_expect_eq(tc_count_op(h, IR_OP_EXP), 1);
   ir_graph_destroy(h);
   ir_graph_destroy(g);
 }
@@ -447,10 +435,10 @@ Test(dce, drops_dead_keeps_signature_and_assigns) {
                      "  %a = assign(%w, %w1) : f64[4]\n"
                      "  %y = tanh(%g) : f64[4]\n"
                      "  return %y\n}\n";
-  ir_graph *g = parse(text);
+  ir_graph *g = tc_parse(text);
   ir_graph *h = apply(g, pass_dce, false, true, NULL);
-  cr_expect_eq(count_op(h, IR_OP_EXP), 0);
-  cr_expect_eq(count_op(h, IR_OP_ASSIGN), 1);
+  cr_expect_eq(tc_count_op(h, IR_OP_EXP), 0);
+  cr_expect_eq(tc_count_op(h, IR_OP_ASSIGN), 1);
   cr_expect_eq(ir_graph_args(h, NULL), 2);
   expect_same(g, h, 0, "forward");
   bool changed = true;
