@@ -117,3 +117,17 @@ Test(cli_passes, run_and_train_take_the_flags) {
       "%s", test_err);
   cr_expect(strstr(test_err, "# after autodiff") && strstr(test_err, "assign("), "%s", test_err);
 }
+
+/* --fold-limit bounds constant-fold: the Transformer's positional-encoding
+ * tables (30 x 32 and 11 x 32 elements) fold by default, not under 100. */
+Test(cli_passes, fold_limit_bounds_constant_folding) {
+  cr_assert_eq(kiln("dump-ir transformer --stop-after constant-fold | grep -c ' = sin('"), 1,
+               "grep found sin after folding: %s", test_out);
+  cr_expect_str_eq(test_out, "0\n");
+  cr_assert_eq(
+      kiln("dump-ir transformer --stop-after constant-fold --fold-limit 100 | grep -c ' = sin('"),
+      0, "%s", test_err);
+  cr_expect_str_eq(test_out, "2\n");
+  cr_expect_eq(kiln("dump-ir transformer --fold-limit 0"), 2);
+  cr_expect(strstr(test_err, "--fold-limit: '0'"), "%s", test_err);
+}

@@ -14,7 +14,8 @@ const char cli_pass_flags_usage[] =
     "  --verify-each        verify the graph after every pass\n"
     "  --explain-fusion     say on stderr why each softmax was or was not fused\n"
     "  --no-fusion          skip the fusion passes (the unfused baseline)\n"
-    "  --no-plan            skip memory planning (one buffer per value)\n";
+    "  --no-plan            skip memory planning (one buffer per value)\n"
+    "  --fold-limit N       constant-fold values of at most N elements (default 4194304)\n";
 
 static const char *pass_name(cli_args *a, const char *name, const char *val) {
   const char *p = cli_value(a, name, val);
@@ -47,6 +48,14 @@ int cli_pass_flag(cli_args *a, const char *name, const char *val, pass_opts *po)
     po->no_fusion = true;
   } else if (!strcmp(name, "no-plan")) {
     po->no_plan = true;
+  } else if (!strcmp(name, "fold-limit")) {
+    const char *v = cli_value(a, name, val);
+    unsigned long long n;
+    if (!v) return CLI_USAGE;
+    if (!cli_parse_u64(v, &n) || n < 1 || n > (1ull << 40))
+      return cli_usage_error(a->cmd, "--fold-limit: '%s' is not a count of elements in [1, 2^40]",
+                             v);
+    po->fold_limit = (int64_t)n;
   } else {
     return CLI_PASS_OTHER;
   }
