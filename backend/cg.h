@@ -93,6 +93,10 @@ LLVMValueRef cg_kernel_tag(cg_ctx *c, cg_kernel *k);
 /* The dropout key (rt_dropout_key) for dropout, else the node id (error
  * records name it). */
 int64_t cg_node_tag(const ir_node *n);
+/* A loop region's body in kernel-signature form (backend/lower_loop.c),
+ * appended by node_signature: the kernel is the body. snprintf-style:
+ * returns the length it needed. */
+size_t cg_loop_signature(const ir_node *n, char *buf, size_t len);
 
 /* ---- loops ----------------------------------------------------------- */
 

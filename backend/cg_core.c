@@ -334,6 +334,7 @@ static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_
       break;
     }
   }
+  if (n->op == IR_OP_LOOP && k < len) k += cg_loop_signature(n, buf + k, len - k);
   return k < len;
 }
 

@@ -25,6 +25,7 @@
 #include "backend/jit_internal.h"
 #include "backend/kern_additive.h"
 #include "backend/kern_attention.h"
+#include "backend/kern_embed.h"
 #include "ir/sha256.h"
 #include "runtime/exec.h"
 #include "runtime/philox.h"
@@ -37,7 +38,7 @@
 #endif
 /* Bumped when generated code changes for the same graph (faster kernels,
  * a new step layout), so objects cached by an older kiln are not reused. */
-#define CG_CODEGEN_REVISION 2
+#define CG_CODEGEN_REVISION 3
 #ifndef KILN_VERSION
 #define KILN_VERSION "unknown"
 #endif
@@ -63,6 +64,8 @@ static const struct {
     {"kiln_attention_grad_f64", (cg_any_fn)kiln_attention_grad_f64},
     {"kiln_additive_fwd", (cg_any_fn)kiln_additive_fwd},
     {"kiln_additive_bwd", (cg_any_fn)kiln_additive_bwd},
+    {"kiln_embed_fwd", (cg_any_fn)kiln_embed_fwd},
+    {"kiln_embed_bwd", (cg_any_fn)kiln_embed_bwd},
 };
 #define NUM_RUNTIME_SYMBOLS (sizeof runtime_symbols / sizeof runtime_symbols[0])
 

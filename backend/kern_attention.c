@@ -5,8 +5,10 @@
  * the row statistics the same way, then per tile forms P, dV, dP, dS, dQ,
  * dK (FlashAttention-2). Masks make each row's valid keys a prefix
  * [0, lim), so tiles no row reaches are skipped whole and a tile's GEMMs
- * cover only the rows that reach it. All products go through cblas; the
- * elementwise row phases run on kiln's pool between the BLAS calls.
+ * cover only the rows that reach it. All products go through cblas. Heads
+ * are split over kiln's pool, each thread calling single-threaded BLAS
+ * (see run); with fewer heads than threads, BLAS threads itself and the
+ * row phases run on the pool between its calls.
  * The file includes itself once per dtype (KA_T). */
 #ifndef KA_T
 #include "backend/kern_attention.h"
@@ -19,7 +21,10 @@
 #include "runtime/philox.h"
 #include "runtime/tensor.h"
 
-#define KA_TILE 128
+/* Key tile width. Causal rows skip the tiles past them, so narrower tiles
+ * skip more (T=512: 56% of the full work at 64, 62% at 128); 64 was
+ * faster than 128 in alternating bench_attention runs, 32 no clearer. */
+#define KA_TILE 64
 
 /* Row i of head b: its valid keys are [0, lim); dead rows (every key
  * masked) see constant scores, so softmax is uniform over all tk keys. */
@@ -128,12 +133,13 @@ typedef struct KA_SUF(ka_rows) {
   KA_T *m, *l, *dsum;  /* per row: running max, sum, rowsum(dO * O) */
   KA_T *acc;           /* forward: the head's output accumulator */
   const KA_T *bias;    /* head's bias at [0, 0], or NULL */
-  const int64_t *lim;
-  const char *dead;
+  int64_t *lim;
+  char *dead;
   int64_t head, r0, j0, cmax;
   uint32_t key;
   rt_exec *x;
-  int phase; /* the row phase to run, see rows_run */
+  int phase;  /* the row phase to run, see rows_run */
+  bool inner; /* row phases on the pool (heads run one at a time) */
 } KA_SUF(ka_rows);
 
 /* Scores of row i in the tile, finished: bias added, dead rows constant.
@@ -277,6 +283,10 @@ static void KA_SUF(rows_run)(void **bufs, int64_t begin, int64_t end) {
 static void KA_SUF(rows)(KA_SUF(ka_rows) * r, int phase, int64_t r1) {
   r->phase = phase;
   int64_t n = r1 - r->r0;
+  if (!r->inner) {
+    KA_SUF(rows_run)((void **)(void *)r, 0, n);
+    return;
+  }
   int64_t grain = 4096 / (r->cmax + 1) + 1;
   rt_parallel_for(r->x, KA_SUF(rows_run), (void **)(void *)r, n, grain);
 }
@@ -352,65 +362,133 @@ static void KA_SUF(statistics)(KA_SUF(ka_rows) * r, const KA_T *Q, const KA_T *K
   }
 }
 
-void KA_SUF(kiln_attention)(const ka_desc *a, KA_T *out, const KA_T *q, const KA_T *k,
-                            const KA_T *v, const void *mask, rt_exec *x, int64_t tag) {
-  KA_SUF(ka_scratch) sc;
-  if (!KA_SUF(scratch)(a, false, &sc)) {
-    KA_SUF(fill_nan)(out, a->batch * a->tq * a->dv);
-    return;
+/* One call's operands, shared by the per-head tasks. */
+typedef struct KA_SUF(ka_call) {
+  const ka_desc *a;
+  KA_T *out;
+  const KA_T *q, *k, *v, *o, *dy;
+  KA_T *lse_out;      /* forward: where each row's log-sum-exp goes, or NULL */
+  const KA_T *lse_in; /* backward: the forward's, or NULL to recompute them */
+  const void *mask;
+  rt_exec *x;
+  uint32_t key;
+  bool grad, inner;
+} KA_SUF(ka_call);
+
+/* Head b's forward: O = softmax(mask(Q K^T * scale)) V, key tile by tile. */
+static void KA_SUF(fwd_head)(const KA_SUF(ka_call) * cl, KA_SUF(ka_rows) * r, int64_t b) {
+  const ka_desc *a = cl->a;
+  const KA_T *Q = cl->q + b * a->tq * a->dh, *K = cl->k + b * a->tk * a->dh,
+             *V = cl->v + b * a->tk * a->dv;
+  KA_T *O = cl->out + b * a->tq * a->dv;
+  row_limits(a, cl->mask, b, r->lim, r->dead);
+  r->head = b;
+  r->acc = O;
+  r->bias = a->mask_kind == KA_MASK_BIAS ? (const KA_T *)cl->mask + bias_base(a, b) : NULL;
+  memset(O, 0, (size_t)(a->tq * a->dv) * sizeof(KA_T));
+  for (int64_t i = 0; i < a->tq; i++)
+    r->m[i] = -INFINITY, r->l[i] = 0;
+  for (int64_t j0 = 0; j0 < a->tk; j0 += KA_TILE) {
+    int64_t tb = a->tk - j0 < KA_TILE ? a->tk - j0 : KA_TILE, r1;
+    if (!tile_rows(a, r->lim, j0, tb, &r->r0, &r1, &r->cmax)) continue;
+    r->j0 = j0;
+    KA_SUF(gemm)
+    (false, true, r1 - r->r0, r->cmax, a->dh, (KA_T)a->scale, Q + r->r0 * a->dh, a->dh,
+     K + j0 * a->dh, a->dh, 0, r->s + r->r0 * KA_TILE, KA_TILE);
+    KA_SUF(rows)(r, 0, r1);
+    KA_SUF(gemm)
+    (false, false, r1 - r->r0, a->dv, r->cmax, 1, r->s + r->r0 * KA_TILE, KA_TILE, V + j0 * a->dv,
+     a->dv, 1, O + r->r0 * a->dv, a->dv);
   }
-  KA_SUF(ka_rows)
-  r = {.a = a,
-       .s = sc.s,
-       .m = sc.m,
-       .l = sc.l,
-       .lim = sc.lim,
-       .dead = sc.dead,
-       .key = ka_key(a, tag),
-       .x = x};
-  for (int64_t b = 0; b < a->batch; b++) {
-    const KA_T *Q = q + b * a->tq * a->dh, *K = k + b * a->tk * a->dh, *V = v + b * a->tk * a->dv;
-    KA_T *O = out + b * a->tq * a->dv;
-    row_limits(a, mask, b, sc.lim, sc.dead);
-    r.head = b;
-    r.acc = O;
-    r.bias = a->mask_kind == KA_MASK_BIAS ? (const KA_T *)mask + bias_base(a, b) : NULL;
-    memset(O, 0, (size_t)(a->tq * a->dv) * sizeof(KA_T));
-    for (int64_t i = 0; i < a->tq; i++)
-      sc.m[i] = -INFINITY, sc.l[i] = 0;
-    for (int64_t j0 = 0; j0 < a->tk; j0 += KA_TILE) {
-      int64_t tb = a->tk - j0 < KA_TILE ? a->tk - j0 : KA_TILE, r1;
-      if (!tile_rows(a, sc.lim, j0, tb, &r.r0, &r1, &r.cmax)) continue;
-      r.j0 = j0;
-      KA_SUF(gemm)
-      (false, true, r1 - r.r0, r.cmax, a->dh, (KA_T)a->scale, Q + r.r0 * a->dh, a->dh,
-       K + j0 * a->dh, a->dh, 0, sc.s + r.r0 * KA_TILE, KA_TILE);
-      KA_SUF(rows)(&r, 0, r1);
-      KA_SUF(gemm)
-      (false, false, r1 - r.r0, a->dv, r.cmax, 1, sc.s + r.r0 * KA_TILE, KA_TILE, V + j0 * a->dv,
-       a->dv, 1, O + r.r0 * a->dv, a->dv);
-    }
-    for (int64_t i = 0; i < a->tq; i++) {
-      KA_T inv = sc.l[i] > 0 ? 1 / sc.l[i] : 0;
-      for (int64_t t = 0; t < a->dv; t++)
-        O[i * a->dv + t] *= inv;
-    }
+  for (int64_t i = 0; i < a->tq; i++) {
+    KA_T inv = r->l[i] > 0 ? 1 / r->l[i] : 0;
+    for (int64_t t = 0; t < a->dv; t++)
+      O[i * a->dv + t] *= inv;
   }
-  rt_free(sc.block);
+  if (!cl->lse_out) return;
+  /* A dead row's scores are all mask_value (the kernel works with 0). */
+  for (int64_t i = 0; i < a->tq; i++)
+    cl->lse_out[b * a->tq + i] = r->l[i] <= 0 ? (KA_T)-INFINITY
+                                 : r->dead[i] ? (KA_T)(a->mask_value + log((double)a->tk))
+                                              : r->m[i] + (KA_T)log(r->l[i]);
 }
 
-void KA_SUF(kiln_attention_grad)(const ka_desc *a, KA_T *out, const KA_T *q, const KA_T *k,
-                                 const KA_T *v, const void *mask, const KA_T *o, const KA_T *dy,
-                                 rt_exec *x, int64_t tag) {
+/* Head b's backward (FlashAttention-2): the row statistics (the
+ * forward's when attention_lse saved them), then per key tile P,
+ * dV += Pd^T dO, dP = dO V^T, dS, dQ += dS K, dK += dS^T Q. */
+static void KA_SUF(bwd_head)(const KA_SUF(ka_call) * cl, KA_SUF(ka_rows) * r, int64_t b) {
+  const ka_desc *a = cl->a;
   int64_t nq = a->tq * a->dh, nk = a->tk * a->dh, nv = a->tk * a->dv, no = a->tq * a->dv;
-  int64_t total = a->batch * (nq + nk + nv);
+  const KA_T *Q = cl->q + b * nq, *K = cl->k + b * nk, *V = cl->v + b * nv, *O = cl->o + b * no,
+             *dO = cl->dy + b * no;
+  KA_T *dQ = cl->out + b * nq, *dK = cl->out + a->batch * nq + b * nk,
+       *dV = cl->out + a->batch * (nq + nk) + b * nv;
+  memset(dQ, 0, (size_t)nq * sizeof(KA_T));
+  memset(dK, 0, (size_t)nk * sizeof(KA_T));
+  memset(dV, 0, (size_t)nv * sizeof(KA_T));
+  row_limits(a, cl->mask, b, r->lim, r->dead);
+  r->head = b;
+  r->bias = a->mask_kind == KA_MASK_BIAS ? (const KA_T *)cl->mask + bias_base(a, b) : NULL;
+  for (int64_t i = 0; i < a->tq; i++) {
+    KA_T s = 0;
+    for (int64_t t = 0; t < a->dv; t++)
+      s += dO[i * a->dv + t] * O[i * a->dv + t];
+    r->dsum[i] = s;
+  }
+  if (cl->lse_in) {
+    for (int64_t i = 0; i < a->tq; i++) {
+      r->m[i] = r->dead[i] ? 0 : cl->lse_in[b * a->tq + i];
+      r->l[i] = r->dead[i] ? (KA_T)a->tk : 1;
+    }
+  } else {
+    KA_SUF(statistics)(r, Q, K);
+  }
+  for (int64_t j0 = 0; j0 < a->tk; j0 += KA_TILE) {
+    int64_t tb = a->tk - j0 < KA_TILE ? a->tk - j0 : KA_TILE, r1;
+    if (!tile_rows(a, r->lim, j0, tb, &r->r0, &r1, &r->cmax)) continue;
+    r->j0 = j0;
+    int64_t rows = r1 - r->r0, c = r->cmax;
+    KA_T *S = r->s + r->r0 * KA_TILE, *DP = r->dp + r->r0 * KA_TILE;
+    KA_SUF(gemm)
+    (false, true, rows, c, a->dh, (KA_T)a->scale, Q + r->r0 * a->dh, a->dh, K + j0 * a->dh, a->dh,
+     0, S, KA_TILE);
+    KA_SUF(rows)(r, 2, r1);
+    KA_SUF(gemm)
+    (true, false, c, a->dv, rows, 1, DP, KA_TILE, dO + r->r0 * a->dv, a->dv, 1, dV + j0 * a->dv,
+     a->dv);
+    KA_SUF(gemm)
+    (false, true, rows, c, a->dv, 1, dO + r->r0 * a->dv, a->dv, V + j0 * a->dv, a->dv, 0, DP,
+     KA_TILE);
+    KA_SUF(rows)(r, 3, r1);
+    KA_SUF(gemm)
+    (false, false, rows, a->dh, c, 1, S, KA_TILE, K + j0 * a->dh, a->dh, 1, dQ + r->r0 * a->dh,
+     a->dh);
+    KA_SUF(gemm)
+    (true, false, c, a->dh, rows, 1, S, KA_TILE, Q + r->r0 * a->dh, a->dh, 1, dK + j0 * a->dh,
+     a->dh);
+  }
+}
+
+/* Heads [b0, b1) with scratch of their own: one pool task's share, or the
+ * whole call when heads run one after another. */
+static void KA_SUF(heads)(void **bufs, int64_t b0, int64_t b1) {
+  const KA_SUF(ka_call) *cl = (const KA_SUF(ka_call) *)(void *)bufs;
+  const ka_desc *a = cl->a;
   KA_SUF(ka_scratch) sc;
-  if (!KA_SUF(scratch)(a, true, &sc)) {
-    KA_SUF(fill_nan)(out, total);
+  if (!KA_SUF(scratch)(a, cl->grad, &sc)) {
+    /* No error kind for out-of-memory in rt_exec: NaN makes it visible. */
+    int64_t nq = a->tq * a->dh, nk = a->tk * a->dh, nv = a->tk * a->dv, no = a->tq * a->dv;
+    for (int64_t b = b0; b < b1; b++) {
+      if (!cl->grad) {
+        KA_SUF(fill_nan)(cl->out + b * no, no);
+        continue;
+      }
+      KA_SUF(fill_nan)(cl->out + b * nq, nq);
+      KA_SUF(fill_nan)(cl->out + a->batch * nq + b * nk, nk);
+      KA_SUF(fill_nan)(cl->out + a->batch * (nq + nk) + b * nv, nv);
+    }
     return;
   }
-  memset(out, 0, (size_t)total * sizeof(KA_T));
-  KA_T *dq = out, *dk = out + a->batch * nq, *dv = dk + a->batch * nk;
   KA_SUF(ka_rows)
   r = {.a = a,
        .s = sc.s,
@@ -421,51 +499,70 @@ void KA_SUF(kiln_attention_grad)(const ka_desc *a, KA_T *out, const KA_T *q, con
        .dsum = sc.dsum,
        .lim = sc.lim,
        .dead = sc.dead,
-       .key = ka_key(a, tag),
-       .x = x};
-  for (int64_t b = 0; b < a->batch; b++) {
-    const KA_T *Q = q + b * nq, *K = k + b * nk, *V = v + b * nv, *O = o + b * no,
-               *dO = dy + b * no;
-    KA_T *dQ = dq + b * nq, *dK = dk + b * nk, *dV = dv + b * nv;
-    row_limits(a, mask, b, sc.lim, sc.dead);
-    r.head = b;
-    r.bias = a->mask_kind == KA_MASK_BIAS ? (const KA_T *)mask + bias_base(a, b) : NULL;
-    for (int64_t i = 0; i < a->tq; i++) {
-      KA_T s = 0;
-      for (int64_t t = 0; t < a->dv; t++)
-        s += dO[i * a->dv + t] * O[i * a->dv + t];
-      sc.dsum[i] = s;
-    }
-    KA_SUF(statistics)(&r, Q, K);
-    for (int64_t j0 = 0; j0 < a->tk; j0 += KA_TILE) {
-      int64_t tb = a->tk - j0 < KA_TILE ? a->tk - j0 : KA_TILE, r1;
-      if (!tile_rows(a, sc.lim, j0, tb, &r.r0, &r1, &r.cmax)) continue;
-      r.j0 = j0;
-      int64_t rows = r1 - r.r0, c = r.cmax;
-      KA_T *S = sc.s + r.r0 * KA_TILE, *DP = sc.dp + r.r0 * KA_TILE;
-      KA_SUF(gemm)
-      (false, true, rows, c, a->dh, (KA_T)a->scale, Q + r.r0 * a->dh, a->dh, K + j0 * a->dh, a->dh,
-       0, S, KA_TILE);
-      KA_SUF(rows)(&r, 2, r1);
-      /* dV[tile] += Pd^T dO */
-      KA_SUF(gemm)
-      (true, false, c, a->dv, rows, 1, DP, KA_TILE, dO + r.r0 * a->dv, a->dv, 1, dV + j0 * a->dv,
-       a->dv);
-      /* dP = dO V[tile]^T */
-      KA_SUF(gemm)
-      (false, true, rows, c, a->dv, 1, dO + r.r0 * a->dv, a->dv, V + j0 * a->dv, a->dv, 0, DP,
-       KA_TILE);
-      KA_SUF(rows)(&r, 3, r1);
-      /* dQ += dS K[tile]; dK[tile] += dS^T Q */
-      KA_SUF(gemm)
-      (false, false, rows, a->dh, c, 1, S, KA_TILE, K + j0 * a->dh, a->dh, 1, dQ + r.r0 * a->dh,
-       a->dh);
-      KA_SUF(gemm)
-      (true, false, c, a->dh, rows, 1, S, KA_TILE, Q + r.r0 * a->dh, a->dh, 1, dK + j0 * a->dh,
-       a->dh);
-    }
+       .key = cl->key,
+       .x = cl->x,
+       .inner = cl->inner};
+  for (int64_t b = b0; b < b1; b++) {
+    if (cl->grad)
+      KA_SUF(bwd_head)(cl, &r, b);
+    else
+      KA_SUF(fwd_head)(cl, &r, b);
   }
   rt_free(sc.block);
+}
+
+/* With at least as many heads as threads, each thread takes whole heads
+ * and calls BLAS single-threaded: a head's tile GEMMs (at most Tq x KA_TILE
+ * x d) are too small for OpenBLAS to split well (bench_attention: 440 ms
+ * with BLAS threading each call, 260 ms split by heads). BLAS gets one
+ * thread for the call, so no BLAS thread runs inside kiln's parallel
+ * region. With fewer heads than threads the heads run in turn, BLAS threads
+ * itself and the row phases use the pool. */
+static void KA_SUF(run)(KA_SUF(ka_call) * cl) {
+  int threads = cl->x ? rt_pool_threads(cl->x->pool) : 1;
+  cl->inner = threads < 2 || cl->a->batch < threads;
+  if (cl->inner) {
+    KA_SUF(heads)((void **)(void *)cl, 0, cl->a->batch);
+    return;
+  }
+  int blas = openblas_get_num_threads();
+  if (blas != 1) openblas_set_num_threads(1);
+  rt_parallel_for(cl->x, KA_SUF(heads), (void **)(void *)cl, cl->a->batch, 1);
+  if (blas != 1) openblas_set_num_threads(blas);
+}
+
+void KA_SUF(kiln_attention)(const ka_desc *a, KA_T *out, KA_T *lse, const KA_T *q, const KA_T *k,
+                            const KA_T *v, const void *mask, rt_exec *x, int64_t tag) {
+  KA_SUF(ka_call)
+  cl = {.a = a,
+        .out = out,
+        .lse_out = lse,
+        .q = q,
+        .k = k,
+        .v = v,
+        .mask = mask,
+        .x = x,
+        .key = ka_key(a, tag)};
+  KA_SUF(run)(&cl);
+}
+
+void KA_SUF(kiln_attention_grad)(const ka_desc *a, KA_T *out, const KA_T *q, const KA_T *k,
+                                 const KA_T *v, const void *mask, const KA_T *o, const KA_T *lse,
+                                 const KA_T *dy, rt_exec *x, int64_t tag) {
+  KA_SUF(ka_call)
+  cl = {.a = a,
+        .out = out,
+        .q = q,
+        .k = k,
+        .v = v,
+        .o = o,
+        .lse_in = lse,
+        .dy = dy,
+        .mask = mask,
+        .x = x,
+        .key = ka_key(a, tag),
+        .grad = true};
+  KA_SUF(run)(&cl);
 }
 
 #endif

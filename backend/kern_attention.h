@@ -1,8 +1,9 @@
 /* The streaming (flash-style) attention kernels JIT code calls: forward and
  * attention_grad in f32 and f64. backend/lower_attention.c emits a serial
  * kernel that passes a constant descriptor and the node's buffers; the
- * kernels run BLAS serially (it threads itself) and split their elementwise
- * phases over kiln's pool. Registered in backend/jit.c's runtime_symbols. */
+ * kernels split the heads over kiln's pool with single-threaded BLAS in
+ * each (kern_attention.c, run). Registered in backend/jit.c's
+ * runtime_symbols. */
 #ifndef KILN_KERN_ATTENTION_H
 #define KILN_KERN_ATTENTION_H
 
@@ -30,16 +31,19 @@ typedef struct ka_desc {
 
 #define KA_DESC_WORDS ((int)(sizeof(ka_desc) / 8))
 
-void kiln_attention_f32(const ka_desc *a, float *out, const float *q, const float *k,
+/* lse: NULL, or where each query row's log-sum-exp goes ([batch, tq]). */
+void kiln_attention_f32(const ka_desc *a, float *out, float *lse, const float *q, const float *k,
                         const float *v, const void *mask, rt_exec *x, int64_t tag);
-void kiln_attention_f64(const ka_desc *a, double *out, const double *q, const double *k,
-                        const double *v, const void *mask, rt_exec *x, int64_t tag);
-/* out = [dq, dk, dv] flat; o is the forward's output, dy its adjoint. */
+void kiln_attention_f64(const ka_desc *a, double *out, double *lse, const double *q,
+                        const double *k, const double *v, const void *mask, rt_exec *x,
+                        int64_t tag);
+/* out = [dq, dk, dv] flat; o is the forward's output, dy its adjoint; lse
+ * the forward's row log-sum-exp, or NULL to recompute it. */
 void kiln_attention_grad_f32(const ka_desc *a, float *out, const float *q, const float *k,
-                             const float *v, const void *mask, const float *o, const float *dy,
-                             rt_exec *x, int64_t tag);
+                             const float *v, const void *mask, const float *o, const float *lse,
+                             const float *dy, rt_exec *x, int64_t tag);
 void kiln_attention_grad_f64(const ka_desc *a, double *out, const double *q, const double *k,
-                             const double *v, const void *mask, const double *o, const double *dy,
-                             rt_exec *x, int64_t tag);
+                             const double *v, const void *mask, const double *o,
+                             const double *lse, const double *dy, rt_exec *x, int64_t tag);
 
 #endif

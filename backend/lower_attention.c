@@ -1,6 +1,6 @@
-/* Lowering of attention and attention_grad to the streaming (flash-style)
- * kernels of backend/kern_attention.c: one serial kernel per node (the
- * kernels call BLAS, which threads itself) that passes a constant
+/* Lowering of attention, attention_lse and attention_grad to the streaming
+ * (flash-style) kernels of backend/kern_attention.c: one serial kernel per
+ * node (the kernels split heads over the pool themselves) that passes a constant
  * descriptor of the shapes, mask and attributes plus the node's buffers.
  * The descriptor depends only on what node_signature keeps (op, types,
  * attributes), so twins share the kernel; a key of -1 comes from the tag. */
@@ -69,6 +69,13 @@ static LLVMValueRef desc_global(cg_ctx *c, const ka_desc *a) {
   return cg_const_table(c, "kiln_attn_desc", c->t_i64, v, KA_DESC_WORDS);
 }
 
+/* &base[i] for elements of dt. */
+static LLVMValueRef elem_at(cg_ctx *c, ir_dtype dt, LLVMValueRef base, int64_t i) {
+  LLVMTypeRef et = dt == IR_F32 ? c->t_f32 : c->t_f64;
+  LLVMValueRef idx = cg_i64(c, i);
+  return LLVMBuildGEP2(c->b, et, base, &idx, 1, "");
+}
+
 static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
   ir_dtype dt = n->type.dtype;
   if (dt != IR_F32 && dt != IR_F64) {
@@ -91,7 +98,13 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
     snprintf(name, sizeof name, "kiln_attention%s_%s", grad ? "_grad" : "",
              dt == IR_F32 ? "f32" : "f64");
     if (grad) {
-      LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
+      /* o from attention_lse is [o, lse]: the row statistics follow o */
+      const ir_node *o = c->g->nodes[n->in[n->nin - 2]];
+      int64_t no = ir_type_numel(&c->g->nodes[n->in[n->nin - 1]]->type);
+      LLVMValueRef op = cg_operand(c, &k, n->nin - 2);
+      LLVMValueRef lse = ir_type_numel(&o->type) > no ? elem_at(c, dt, op, no)
+                                                      : LLVMConstPointerNull(c->t_ptr);
+      LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
       LLVMValueRef args[] = {desc,
                              k.out,
@@ -99,18 +112,29 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
                              cg_operand(c, &k, 1),
                              cg_operand(c, &k, 2),
                              mask,
-                             cg_operand(c, &k, n->nin - 2),
+                             op,
+                             lse,
                              cg_operand(c, &k, n->nin - 1),
                              k.exec,
                              tag};
-      cg_call(c, name, c->t_void, pt, 10, args);
+      cg_call(c, name, c->t_void, pt, 11, args);
     } else {
-      LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
+      /* attention_lse writes o, then lse right after it */
+      LLVMValueRef lse = n->op == IR_OP_ATTENTION_LSE
+                             ? elem_at(c, dt, k.out, a.batch * a.tq * a.dv)
+                             : LLVMConstPointerNull(c->t_ptr);
+      LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
-      LLVMValueRef args[] = {
-          desc,   k.out, cg_operand(c, &k, 0), cg_operand(c, &k, 1), cg_operand(c, &k, 2), mask,
-          k.exec, tag};
-      cg_call(c, name, c->t_void, pt, 8, args);
+      LLVMValueRef args[] = {desc,
+                             k.out,
+                             lse,
+                             cg_operand(c, &k, 0),
+                             cg_operand(c, &k, 1),
+                             cg_operand(c, &k, 2),
+                             mask,
+                             k.exec,
+                             tag};
+      cg_call(c, name, c->t_void, pt, 9, args);
     }
   }
   cg_kernel_end(c, &k);
@@ -120,3 +144,5 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
 CG_LOWER_FN(cg_lower_attention) { return lower(c, n, false, d); }
 
 CG_LOWER_FN(cg_lower_attention_grad) { return lower(c, n, true, d); }
+
+CG_LOWER_FN(cg_lower_attention_lse) { return lower(c, n, false, d); }

@@ -1,22 +1,17 @@
 /* Lowerings of the elementwise ops (iota, binary, compare, select, unary,
- * cast, dropout, sequence_mask) onto the strided-map emitter. Each matches
- * runtime/ref_elementwise.c bit for bit where the dtype allows (integers,
- * f64) and never emits an instruction that can trap or be poison: integer
- * division is guarded, float->int conversion saturates. */
+ * cast, dropout, sequence_mask) onto the strided-map emitter, and the
+ * per-element value of each (cg_ew_value, also used by loop regions). Each
+ * matches runtime/ref_elementwise.c bit for bit where the dtype allows
+ * (integers, f64) and never emits an instruction that can trap or be
+ * poison: integer division is guarded, float->int conversion saturates. */
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/lower_elementwise.h"
 #include "backend/lower_map.h"
 #include "runtime/ref.h"
 
-/* What a value callback needs to know about its node. */
-typedef struct ew {
-  const ir_node *n;
-  ir_dtype dt;    /* operand dtype */
-  bool tanh_form; /* gelu */
-  double p;       /* dropout */
-  LLVMValueRef seed, step, key;
-} ew;
+typedef cg_ew ew;
 
 static bool unsupported(const ir_node *n, ir_dtype dt, ir_diag *d) {
   ir_diag_set(d, "%s: not defined for %s", ir_op_get(n->op)->name, ir_dtype_name(dt));
@@ -42,35 +37,6 @@ static LLVMValueRef libm1(cg_ctx *c, ir_dtype dt, const char *name, LLVMValueRef
   snprintf(fn, sizeof fn, "%s%s", name, dt == IR_F32 ? "f" : "");
   LLVMTypeRef t = cg_type(c, dt);
   return cg_call(c, fn, t, &t, 1, &x);
-}
-
-/* ---- iota ----------------------------------------------------------- */
-
-static LLVMValueRef iota_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
-  ir_dtype to = e->n->type.dtype;
-  if (ir_dtype_is_float(to)) return LLVMBuildSIToFP(c->b, v[0], cg_type(c, to), "");
-  return to == IR_I64 ? v[0] : LLVMBuildTrunc(c->b, v[0], cg_ctype(c, to), "");
-}
-
-CG_LOWER_FN(cg_lower_iota) {
-  const ir_type *t = &n->type;
-  int64_t axis = n->attrs[1].i;
-  if (axis < 0) axis += t->rank;
-  if (axis < 0 || axis >= t->rank || t->dtype == IR_BOOL) {
-    ir_diag_set(d, "iota: axis %lld or dtype %s not supported for rank %d",
-                (long long)n->attrs[1].i, ir_dtype_name(t->dtype), t->rank);
-    return false;
-  }
-  ew e = {.n = n};
-  cg_map m;
-  cg_map_init(&m, n, iota_value, &e);
-  int64_t s[IR_MAX_RANK] = {0};
-  s[axis] = 1; /* the index along axis is an affine function of the index */
-  cg_map_add(&m, CG_MAP_INDEX, IR_I64, false, 0, s);
-  cg_map_emit(c, n, &m);
-  return true;
 }
 
 /* ---- binary --------------------------------------------------------- */
@@ -112,72 +78,6 @@ static LLVMValueRef int_binary(cg_ctx *c, ir_op op, ir_dtype dt, LLVMValueRef a,
     return LLVMBuildSelect(c->b, bm1, LLVMBuildSub(c->b, zero, a, ""), q, "");
   }
   }
-}
-
-static LLVMValueRef binary_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
-  if (ir_dtype_is_float(e->dt)) return float_binary(c, e->n->op, e->dt, v[0], v[1]);
-  return int_binary(c, e->n->op, e->dt, v[0], v[1]);
-}
-
-/* A map over n with every operand broadcast to n's shape. */
-static void broadcast_args(cg_map *m, const cg_ctx *c, const ir_node *n, const bool *raw) {
-  for (int i = 0; i < n->nin; i++)
-    cg_map_add_bcast(m, i, &c->g->nodes[n->in[i]]->type, raw && raw[i]);
-}
-
-/* The plain case: every operand broadcast to the result, one value function. */
-static bool map_operands(cg_ctx *c, const ir_node *n, cg_map_value_fn value, void *ud) {
-  cg_map m;
-  cg_map_init(&m, n, value, ud);
-  broadcast_args(&m, c, n, NULL);
-  cg_map_emit(c, n, &m);
-  return true;
-}
-
-CG_LOWER_FN(cg_lower_binary) {
-  ir_dtype dt = n->type.dtype;
-  if (dt == IR_BOOL || (n->op == IR_OP_POW && !ir_dtype_is_float(dt))) return unsupported(n, dt, d);
-  ew e = {.n = n, .dt = dt};
-  return map_operands(c, n, binary_value, &e);
-}
-
-/* ---- compare and select --------------------------------------------- */
-
-static LLVMValueRef compare_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
-  static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE,
-                                         LLVMRealOEQ};
-  static const LLVMIntPredicate sp[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
-  /* bool is i1, where signed order would put true (-1) below false. */
-  static const LLVMIntPredicate up[] = {LLVMIntULT, LLVMIntULE, LLVMIntUGT, LLVMIntUGE, LLVMIntEQ};
-  int k = (int)(e->n->op - IR_OP_CMP_LT);
-  if (ir_dtype_is_float(e->dt)) return LLVMBuildFCmp(c->b, fp[k], v[0], v[1], "");
-  return LLVMBuildICmp(c->b, e->dt == IR_BOOL ? up[k] : sp[k], v[0], v[1], "");
-}
-
-CG_LOWER_FN(cg_lower_compare) {
-  if (n->op < IR_OP_CMP_LT || n->op > IR_OP_CMP_EQ) return unsupported(n, n->type.dtype, d);
-  ew e = {.n = n, .dt = c->g->nodes[n->in[0]]->type.dtype};
-  return map_operands(c, n, compare_value, &e);
-}
-
-static LLVMValueRef select_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)ud, (void)flat;
-  return LLVMBuildSelect(c->b, v[0], v[1], v[2], "");
-}
-
-CG_LOWER_FN(cg_lower_select) {
-  if (c->g->nodes[n->in[0]]->type.dtype != IR_BOOL) return unsupported(n, n->type.dtype, d);
-  cg_map m;
-  cg_map_init(&m, n, select_value, NULL);
-  m.raw_out = true; /* values move as stored */
-  const bool raw[3] = {false, true, true};
-  broadcast_args(&m, c, n, raw);
-  cg_map_emit(c, n, &m);
-  return true;
 }
 
 /* ---- unary ---------------------------------------------------------- */
@@ -248,44 +148,12 @@ static LLVMValueRef float_unary(cg_ctx *c, const ew *e, LLVMValueRef x) {
   }
 }
 
-static LLVMValueRef unary_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
-  if (ir_dtype_is_float(e->dt)) return float_unary(c, e, v[0]);
-  LLVMValueRef zero = cg_const(c, e->dt, 0);
-  switch (e->n->op) {
-  case IR_OP_NEG: return LLVMBuildSub(c->b, zero, v[0], ""); /* wraps: -MIN = MIN */
-  case IR_OP_ABS: return intrin2(c, "llvm.abs", v[0], LLVMConstInt(c->t_i1, 0, 0));
-  default: return intrin2(c, "llvm.smax", v[0], zero);
-  }
-}
-
-CG_LOWER_FN(cg_lower_unary) {
-  ir_dtype dt = n->type.dtype;
-  if (n->op < IR_OP_NEG || n->op > IR_OP_GELU_DERIV || dt == IR_BOOL) return unsupported(n, dt, d);
-  bool int_ok = n->op == IR_OP_NEG || n->op == IR_OP_ABS || n->op == IR_OP_RELU;
-  if (!ir_dtype_is_float(dt) && !int_ok) return unsupported(n, dt, d);
-  ew e = {.n = n, .dt = dt};
-  if (n->op == IR_OP_GELU || n->op == IR_OP_GELU_DERIV) {
-    const char *a = n->attrs[0].s ? n->attrs[0].s : "none";
-    e.tanh_form = strcmp(a, "tanh") == 0;
-    if (!e.tanh_form && strcmp(a, "none") != 0) {
-      ir_diag_set(d, "%s: approximate must be \"none\" or \"tanh\", got \"%.64s\"",
-                  ir_op_get(n->op)->name, a);
-      return false;
-    }
-  }
-  return map_operands(c, n, unary_value, &e);
-}
-
 /* ---- cast ----------------------------------------------------------- */
 
-static LLVMValueRef cast_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
+static LLVMValueRef cast_value(cg_ctx *c, const ew *e, LLVMValueRef x) {
   LLVMBuilderRef b = c->b;
   ir_dtype from = e->dt, to = e->n->type.dtype;
-  LLVMValueRef x = v[0];
+  if (from == to) return x;
   LLVMTypeRef tt = cg_ctype(c, to);
   if (ir_dtype_is_float(from)) {
     if (ir_dtype_is_float(to))
@@ -307,93 +175,261 @@ static LLVMValueRef cast_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRe
   return from == IR_I32 ? LLVMBuildSExt(b, x, tt, "") : LLVMBuildTrunc(b, x, tt, "");
 }
 
-CG_LOWER_FN(cg_lower_cast) {
-  (void)d;
-  const ir_type *xt = &c->g->nodes[n->in[0]]->type;
-  if (xt->dtype == n->type.dtype) {
-    cg_map_copy(c, n, 0, NULL);
-    return true;
+static LLVMValueRef unary_value(cg_ctx *c, const ew *e, LLVMValueRef x) {
+  if (ir_dtype_is_float(e->dt)) return float_unary(c, e, x);
+  LLVMValueRef zero = cg_const(c, e->dt, 0);
+  switch (e->n->op) {
+  case IR_OP_NEG: return LLVMBuildSub(c->b, zero, x, ""); /* wraps: -MIN = MIN */
+  case IR_OP_ABS: return intrin2(c, "llvm.abs", x, LLVMConstInt(c->t_i1, 0, 0));
+  default: return intrin2(c, "llvm.smax", x, zero);
   }
-  ew e = {.n = n, .dt = xt->dtype};
-  return map_operands(c, n, cast_value, &e);
 }
 
-/* ---- dropout -------------------------------------------------------- */
+/* ---- compare, iota, dropout, sequence_mask ---------------------------- */
 
-static void dropout_setup(cg_ctx *c, cg_kernel *k, void *ud) {
-  ew *e = ud;
+static LLVMValueRef compare_value(cg_ctx *c, const ew *e, LLVMValueRef a, LLVMValueRef b) {
+  static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE,
+                                         LLVMRealOEQ};
+  static const LLVMIntPredicate sp[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE, LLVMIntEQ};
+  /* bool is i1, where signed order would put true (-1) below false. */
+  static const LLVMIntPredicate up[] = {LLVMIntULT, LLVMIntULE, LLVMIntUGT, LLVMIntUGE, LLVMIntEQ};
+  int k = (int)(e->n->op - IR_OP_CMP_LT);
+  if (ir_dtype_is_float(e->dt)) return LLVMBuildFCmp(c->b, fp[k], a, b, "");
+  return LLVMBuildICmp(c->b, e->dt == IR_BOOL ? up[k] : sp[k], a, b, "");
+}
+
+static LLVMValueRef iota_value(cg_ctx *c, const ew *e, LLVMValueRef idx) {
+  ir_dtype to = e->n->type.dtype;
+  if (ir_dtype_is_float(to)) return LLVMBuildSIToFP(c->b, idx, cg_type(c, to), "");
+  return to == IR_I64 ? idx : LLVMBuildTrunc(c->b, idx, cg_ctype(c, to), "");
+}
+
+void cg_ew_dropout_setup(cg_ctx *c, cg_kernel *k, cg_ew *e, LLVMValueRef key) {
   LLVMValueRef eight = cg_i64(c, 8);
   e->seed = LLVMBuildLoad2(c->b, c->t_i64, k->exec, "seed");
   LLVMValueRef sp = LLVMBuildGEP2(c->b, c->t_i8, k->exec, &eight, 1, "");
   e->step = LLVMBuildLoad2(c->b, c->t_i64, sp, "step");
-  e->key = LLVMBuildTrunc(c->b, cg_kernel_tag(c, k), c->t_i32, "key");
+  e->key = key;
 }
 
 /* keep when u >= p, scaled by 1/(1-p): computed in double and rounded once,
- * like the reference, so masks and values match it exactly. */
-static LLVMValueRef dropout_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  const ew *e = ud;
+ * like the reference, so masks and values match it exactly. p >= 1 is
+ * refused by the shape rule; the reference drops everything. */
+static LLVMValueRef dropout_value(cg_ctx *c, const ew *e, LLVMValueRef x, LLVMValueRef flat) {
+  if (!e->drop) return x;
+  if (!(e->p < 1)) return fconst(c, e->dt, 0);
   LLVMBuilderRef b = c->b;
   LLVMTypeRef params[] = {c->t_i64, c->t_i64, c->t_i32, c->t_i64};
   LLVMValueRef args[] = {e->seed, e->step, e->key, flat};
   LLVMValueRef u = cg_call(c, "rt_dropout_uniform", c->t_f32, params, 4, args);
   u = LLVMBuildFPExt(b, u, c->t_f64, "");
   LLVMValueRef keep = LLVMBuildFCmp(b, LLVMRealOGE, u, LLVMConstReal(c->t_f64, e->p), "");
-  LLVMValueRef x = e->dt == IR_F32 ? LLVMBuildFPExt(b, v[0], c->t_f64, "") : v[0];
+  if (e->dt == IR_F32) x = LLVMBuildFPExt(b, x, c->t_f64, "");
   LLVMValueRef y = LLVMBuildFMul(b, x, LLVMConstReal(c->t_f64, 1.0 / (1.0 - e->p)), "");
   y = LLVMBuildSelect(b, keep, y, LLVMConstReal(c->t_f64, 0), "");
   return e->dt == IR_F32 ? LLVMBuildFPTrunc(b, y, c->t_f32, "") : y;
 }
 
-static LLVMValueRef zero_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)v, (void)flat;
-  const ew *e = ud;
-  return fconst(c, e->dt, 0);
-}
-
-CG_LOWER_FN(cg_lower_dropout) {
-  ir_dtype dt = n->type.dtype;
-  if (!ir_dtype_is_float(dt)) return unsupported(n, dt, d);
-  double p = n->attrs[0].f;
-  if (!c->training || !(p > 0)) { /* eval mode (or p = 0, NaN): identity */
-    cg_map_copy(c, n, 0, NULL);
-    return true;
-  }
-  ew e = {.n = n, .dt = dt, .p = p};
-  cg_map m;
-  /* p >= 1 is refused by the shape rule; the reference drops everything. */
-  cg_map_init(&m, n, p < 1 ? dropout_value : zero_value, &e);
-  m.setup = dropout_setup;
-  cg_map_add_bcast(&m, 0, &c->g->nodes[n->in[0]]->type, false);
-  cg_map_emit(c, n, &m);
-  return true;
-}
-
-/* ---- sequence_mask -------------------------------------------------- */
-
-/* args: x, len (broadcast over x's trailing dims), k (last-axis index) */
-static LLVMValueRef seqmask_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
-  (void)flat;
-  const ew *e = ud;
+/* x, len (broadcast over x's trailing dims), k (last-axis index) */
+static LLVMValueRef seqmask_value(cg_ctx *c, const ew *e, LLVMValueRef *v) {
   LLVMValueRef len = v[1];
   if (LLVMTypeOf(len) != c->t_i64) len = LLVMBuildSExt(c->b, len, c->t_i64, "");
   LLVMValueRef out = LLVMBuildICmp(c->b, LLVMIntSGE, v[2], len, "");
   return LLVMBuildSelect(c->b, out, cg_const(c, e->dt, e->n->attrs[0].f), v[0], "");
 }
 
-CG_LOWER_FN(cg_lower_sequence_mask) {
-  const ir_type *xt = &n->type, *lt = &c->g->nodes[n->in[1]]->type;
-  bool ok = ir_dtype_is_float(xt->dtype) && ir_dtype_is_int(lt->dtype) && xt->rank >= 1 &&
-            lt->rank < xt->rank;
-  for (int i = 0; ok && i < lt->rank; i++)
-    ok = lt->dims[i] == xt->dims[i];
-  if (!ok) {
-    ir_diag_set(d, "sequence_mask: lengths must be an integer prefix of a float x's dims");
+/* ---- the shared entry points ------------------------------------------ */
+
+bool cg_ew_prepare(const ir_graph *g, const ir_node *n, bool training, cg_ew *e, ir_diag *d) {
+  ir_dtype dt = n->type.dtype;
+  memset(e, 0, sizeof *e);
+  e->n = n;
+  e->dt = dt;
+  switch (n->op) {
+  case IR_OP_IOTA:
+    if (dt == IR_BOOL) return unsupported(n, dt, d);
+    return true;
+  case IR_OP_ADD:
+  case IR_OP_SUB:
+  case IR_OP_MUL:
+  case IR_OP_DIV:
+  case IR_OP_POW:
+  case IR_OP_MAX:
+  case IR_OP_MIN:
+    if (dt == IR_BOOL || (n->op == IR_OP_POW && !ir_dtype_is_float(dt)))
+      return unsupported(n, dt, d);
+    return true;
+  case IR_OP_CMP_LT:
+  case IR_OP_CMP_LE:
+  case IR_OP_CMP_GT:
+  case IR_OP_CMP_GE:
+  case IR_OP_CMP_EQ:
+  case IR_OP_CAST: e->dt = g->nodes[n->in[0]]->type.dtype; return true;
+  case IR_OP_SELECT:
+    if (g->nodes[n->in[0]]->type.dtype != IR_BOOL) return unsupported(n, dt, d);
+    return true;
+  case IR_OP_BROADCAST_TO: return true;
+  case IR_OP_DROPOUT:
+    if (!ir_dtype_is_float(dt)) return unsupported(n, dt, d);
+    e->p = n->attrs[0].f;
+    e->drop = training && e->p > 0; /* eval mode (or p = 0, NaN): identity */
+    return true;
+  case IR_OP_SEQUENCE_MASK: {
+    const ir_type *lt = &g->nodes[n->in[1]]->type;
+    bool ok = ir_dtype_is_float(dt) && ir_dtype_is_int(lt->dtype) && n->type.rank >= 1 &&
+              lt->rank < n->type.rank;
+    for (int i = 0; ok && i < lt->rank; i++)
+      ok = lt->dims[i] == n->type.dims[i];
+    if (!ok) {
+      ir_diag_set(d, "sequence_mask: lengths must be an integer prefix of a float x's dims");
+      return false;
+    }
+    return true;
+  }
+  default: break;
+  }
+  if (n->op < IR_OP_NEG || n->op > IR_OP_GELU_DERIV || dt == IR_BOOL) return unsupported(n, dt, d);
+  bool int_ok = n->op == IR_OP_NEG || n->op == IR_OP_ABS || n->op == IR_OP_RELU;
+  if (!ir_dtype_is_float(dt) && !int_ok) return unsupported(n, dt, d);
+  if (n->op == IR_OP_GELU || n->op == IR_OP_GELU_DERIV) {
+    const char *a = n->attrs[0].s ? n->attrs[0].s : "none";
+    e->tanh_form = strcmp(a, "tanh") == 0;
+    if (!e->tanh_form && strcmp(a, "none") != 0) {
+      ir_diag_set(d, "%s: approximate must be \"none\" or \"tanh\", got \"%.64s\"",
+                  ir_op_get(n->op)->name, a);
+      return false;
+    }
+  }
+  return true;
+}
+
+LLVMValueRef cg_ew_value(cg_ctx *c, const cg_ew *e, LLVMValueRef *v, LLVMValueRef flat) {
+  switch (e->n->op) {
+  case IR_OP_IOTA: return iota_value(c, e, v[0]);
+  case IR_OP_ADD:
+  case IR_OP_SUB:
+  case IR_OP_MUL:
+  case IR_OP_DIV:
+  case IR_OP_POW:
+  case IR_OP_MAX:
+  case IR_OP_MIN:
+    if (ir_dtype_is_float(e->dt)) return float_binary(c, e->n->op, e->dt, v[0], v[1]);
+    return int_binary(c, e->n->op, e->dt, v[0], v[1]);
+  case IR_OP_CMP_LT:
+  case IR_OP_CMP_LE:
+  case IR_OP_CMP_GT:
+  case IR_OP_CMP_GE:
+  case IR_OP_CMP_EQ: return compare_value(c, e, v[0], v[1]);
+  case IR_OP_SELECT: return LLVMBuildSelect(c->b, v[0], v[1], v[2], "");
+  case IR_OP_BROADCAST_TO: return v[0];
+  case IR_OP_CAST: return cast_value(c, e, v[0]);
+  case IR_OP_DROPOUT: return dropout_value(c, e, v[0], flat);
+  case IR_OP_SEQUENCE_MASK: return seqmask_value(c, e, v);
+  default: return unary_value(c, e, v[0]);
+  }
+}
+
+/* ---- the ops' own kernels --------------------------------------------- */
+
+static LLVMValueRef ew_map_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRef flat) {
+  return cg_ew_value(c, ud, v, flat);
+}
+
+/* The plain case: every operand broadcast to the result (raw[i]: load
+ * operand i as stored), one value function. */
+static bool map_operands(cg_ctx *c, const ir_node *n, ew *e, const bool *raw) {
+  cg_map m;
+  cg_map_init(&m, n, ew_map_value, e);
+  for (int i = 0; i < n->nin; i++)
+    cg_map_add_bcast(&m, i, &c->g->nodes[n->in[i]]->type, raw && raw[i]);
+  cg_map_emit(c, n, &m);
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_binary) {
+  ew e;
+  return cg_ew_prepare(c->g, n, c->training, &e, d) && map_operands(c, n, &e, NULL);
+}
+
+CG_LOWER_FN(cg_lower_compare) {
+  if (n->op < IR_OP_CMP_LT || n->op > IR_OP_CMP_EQ) return unsupported(n, n->type.dtype, d);
+  ew e;
+  return cg_ew_prepare(c->g, n, c->training, &e, d) && map_operands(c, n, &e, NULL);
+}
+
+CG_LOWER_FN(cg_lower_unary) {
+  if (n->op < IR_OP_NEG || n->op > IR_OP_GELU_DERIV) return unsupported(n, n->type.dtype, d);
+  ew e;
+  return cg_ew_prepare(c->g, n, c->training, &e, d) && map_operands(c, n, &e, NULL);
+}
+
+CG_LOWER_FN(cg_lower_select) {
+  ew e;
+  if (!cg_ew_prepare(c->g, n, c->training, &e, d)) return false;
+  cg_map m;
+  cg_map_init(&m, n, ew_map_value, &e);
+  m.raw_out = true; /* values move as stored */
+  for (int i = 0; i < 3; i++)
+    cg_map_add_bcast(&m, i, &c->g->nodes[n->in[i]]->type, i > 0);
+  cg_map_emit(c, n, &m);
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_cast) {
+  if (c->g->nodes[n->in[0]]->type.dtype == n->type.dtype) {
+    cg_map_copy(c, n, 0, NULL);
+    return true;
+  }
+  ew e;
+  return cg_ew_prepare(c->g, n, c->training, &e, d) && map_operands(c, n, &e, NULL);
+}
+
+CG_LOWER_FN(cg_lower_iota) {
+  const ir_type *t = &n->type;
+  int64_t axis = n->attrs[1].i;
+  if (axis < 0) axis += t->rank;
+  if (axis < 0 || axis >= t->rank || t->dtype == IR_BOOL) {
+    ir_diag_set(d, "iota: axis %lld or dtype %s not supported for rank %d",
+                (long long)n->attrs[1].i, ir_dtype_name(t->dtype), t->rank);
     return false;
   }
-  ew e = {.n = n, .dt = xt->dtype};
+  ew e;
+  if (!cg_ew_prepare(c->g, n, c->training, &e, d)) return false;
   cg_map m;
-  cg_map_init(&m, n, seqmask_value, &e);
+  cg_map_init(&m, n, ew_map_value, &e);
+  int64_t s[IR_MAX_RANK] = {0};
+  s[axis] = 1; /* the index along axis is an affine function of the index */
+  cg_map_add(&m, CG_MAP_INDEX, IR_I64, false, 0, s);
+  cg_map_emit(c, n, &m);
+  return true;
+}
+
+static void dropout_setup(cg_ctx *c, cg_kernel *k, void *ud) {
+  /* the key comes from the tag so that twins share the kernel */
+  cg_ew_dropout_setup(c, k, ud, LLVMBuildTrunc(c->b, cg_kernel_tag(c, k), c->t_i32, "key"));
+}
+
+CG_LOWER_FN(cg_lower_dropout) {
+  ew e;
+  if (!cg_ew_prepare(c->g, n, c->training, &e, d)) return false;
+  if (!e.drop) {
+    cg_map_copy(c, n, 0, NULL);
+    return true;
+  }
+  cg_map m;
+  cg_map_init(&m, n, ew_map_value, &e);
+  m.setup = dropout_setup;
+  cg_map_add_bcast(&m, 0, &c->g->nodes[n->in[0]]->type, false);
+  cg_map_emit(c, n, &m);
+  return true;
+}
+
+CG_LOWER_FN(cg_lower_sequence_mask) {
+  ew e;
+  if (!cg_ew_prepare(c->g, n, c->training, &e, d)) return false;
+  const ir_type *xt = &n->type, *lt = &c->g->nodes[n->in[1]]->type;
+  cg_map m;
+  cg_map_init(&m, n, ew_map_value, &e);
   cg_map_add_bcast(&m, 0, &c->g->nodes[n->in[0]]->type, false);
   int64_t ls[IR_MAX_RANK] = {0}, ks[IR_MAX_RANK] = {0};
   ir_strides(lt, ls); /* a prefix: trailing dims of x keep stride 0 */

@@ -19,8 +19,8 @@ void cg_map_init(cg_map *m, const ir_node *n, cg_map_value_fn value, void *ud) {
 
 cg_map_arg *cg_map_add(cg_map *m, int src, ir_dtype dt, bool raw, int64_t offset,
                        const int64_t *strides) {
-  /* Callers add at most 4 arguments; a full map reuses the last slot rather
-   * than writing past the array. */
+  /* Callers add at most CG_MAP_MAX_ARGS arguments (loop regions check); a
+   * full map reuses the last slot rather than writing past the array. */
   cg_map_arg *a = &m->args[m->nargs < CG_MAP_MAX_ARGS ? m->nargs++ : CG_MAP_MAX_ARGS - 1];
   memset(a, 0, sizeof *a);
   a->src = src;

@@ -8,7 +8,7 @@
 
 #include "backend/cg.h"
 
-#define CG_MAP_MAX_ARGS 6
+#define CG_MAP_MAX_ARGS 8
 /* Elements per item when the innermost dim is split so that a flat range
  * still gives the parallel-for many items. */
 #define CG_MAP_BLOCK 4096

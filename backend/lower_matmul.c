@@ -1,6 +1,8 @@
-/* Lowering of matmul to cblas_sgemm / cblas_dgemm: one GEMM per matrix of
- * the (numpy-broadcast) batch, or a single GEMM when the batch folds into
- * the rows (x[B,M,K] @ w[K,N], the common linear layer). The kernel is
+/* Lowering of matmul and gemm to cblas_sgemm / cblas_dgemm: one GEMM per
+ * matrix of the (numpy-broadcast) batch, or a single GEMM when the batch
+ * folds into the rows (x[B,M,K] @ w[K,N], the common linear layer). gemm's
+ * alpha and beta are BLAS's; its accumulator c is copied into the result
+ * first unless the memory plan put the result in c's buffer. The kernel is
  * serial: OpenBLAS runs its own threads, and kiln never calls BLAS from
  * inside its own parallel regions. kiln writes no GEMM of its own. */
 #include <limits.h>
@@ -59,6 +61,7 @@ typedef struct mm_call {
   ir_dtype dt;
   bool ta, tb;
   int64_t m, n, k, lda, ldb, ldc;
+  double alpha, beta;
 } mm_call;
 
 static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef a, LLVMValueRef b,
@@ -72,30 +75,70 @@ static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef a, LLVMValueRef 
                          cg_i32(c, (int32_t)g->m),
                          cg_i32(c, (int32_t)g->n),
                          cg_i32(c, (int32_t)g->k),
-                         cg_const(c, g->dt, 1.0),
+                         cg_const(c, g->dt, g->alpha),
                          a,
                          cg_i32(c, (int32_t)g->lda),
                          b,
                          cg_i32(c, (int32_t)g->ldb),
-                         cg_const(c, g->dt, 0.0),
+                         cg_const(c, g->dt, g->beta),
                          out,
                          cg_i32(c, (int32_t)g->ldc)};
   cg_call(c, g->dt == IR_F32 ? "cblas_sgemm" : "cblas_dgemm", c->t_void, params, 14, args);
 }
 
-CG_LOWER_FN(cg_lower_matmul) {
+/* if (cond) { ... }: leaves the builder in the body; end_if joins. */
+static LLVMBasicBlockRef begin_if(cg_ctx *c, LLVMValueRef cond) {
+  LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
+  LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(c->ctx, fn, "then");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(c->ctx, fn, "join");
+  LLVMBuildCondBr(c->b, cond, then, join);
+  LLVMPositionBuilderAtEnd(c->b, then);
+  return join;
+}
+
+static void end_if(cg_ctx *c, LLVMBasicBlockRef join) {
+  LLVMBuildBr(c->b, join);
+  LLVMPositionBuilderAtEnd(c->b, join);
+}
+
+/* One result matrix (m x n elements at cp) when K = 0: the product is
+ * empty, so the result is beta * c (or zeros), written here so it does not
+ * depend on how a BLAS treats K = 0. */
+static void emit_empty_product(cg_ctx *c, const mm_call *g, LLVMValueRef cp, LLVMValueRef ccp) {
+  ir_dtype dt = g->dt;
+  int64_t elems = g->m * g->n;
+  if (!ccp || g->beta == 0) {
+    LLVMBuildMemSet(c->b, cp, LLVMConstInt(c->t_i8, 0, 0),
+                    cg_i64(c, elems * (int64_t)ir_dtype_size(dt)), (unsigned)ir_dtype_size(dt));
+    return;
+  }
+  cg_loop l;
+  LLVMValueRef e = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, elems));
+  LLVMValueRef v = LLVMBuildFMul(c->b, cg_const(c, dt, g->beta), cg_load(c, dt, ccp, e), "");
+  cg_store(c, dt, cp, e, v);
+  cg_loop_end(c, &l);
+}
+
+/* matmul (has_c false, alpha 1, beta 0) and gemm share everything. */
+static bool lower_product(cg_ctx *c, const ir_node *n, bool has_c, double alpha, double beta,
+                          ir_diag *d) {
+  const char *op = ir_op_get(n->op)->name;
   const ir_type *ta = &c->g->nodes[n->in[0]]->type, *tb = &c->g->nodes[n->in[1]]->type;
   const ir_type *to = &n->type;
   ir_dtype dt = to->dtype;
   if ((dt != IR_F32 && dt != IR_F64) || ta->rank < 2 || tb->rank < 2 || to->rank < 2) {
-    ir_diag_set(d, "matmul: needs f32/f64 operands of rank >= 2");
+    ir_diag_set(d, "%s: needs f32/f64 operands of rank >= 2", op);
+    return false;
+  }
+  if (has_c && !ir_type_eq(&c->g->nodes[n->in[2]]->type, to)) {
+    ir_diag_set(d, "%s: the accumulator's type differs from the result's", op);
     return false;
   }
   ir_type ob = ir_type_make(dt, to->rank - 2, to->dims);
   mm_operand a, b;
   mm_operand_init(ta, &ob, &a);
   mm_operand_init(tb, &ob, &b);
-  mm_call g = {.dt = dt, .ta = n->attrs[0].b, .tb = n->attrs[1].b};
+  mm_call g = {.dt = dt, .ta = n->attrs[0].b, .tb = n->attrs[1].b, .alpha = alpha, .beta = beta};
   g.m = to->dims[to->rank - 2];
   g.n = to->dims[to->rank - 1];
   g.k = g.ta ? a.rows : a.cols;
@@ -105,7 +148,8 @@ CG_LOWER_FN(cg_lower_matmul) {
   g.ldc = g.n > 1 ? g.n : 1;
   int64_t batch = ir_type_numel(&ob);
   /* x[B..,M,K] @ w[K,N] with x not transposed: the batch is more rows of
-   * one GEMM, which BLAS blocks and threads better than B small ones. */
+   * one GEMM, which BLAS blocks and threads better than B small ones. c has
+   * the result's layout, so it folds alike. */
   bool fold = !g.ta && ir_type_numel(&b.batch) == 1 && ir_type_numel(&a.batch) == batch;
   if (fold) {
     g.m *= batch;
@@ -113,28 +157,39 @@ CG_LOWER_FN(cg_lower_matmul) {
   }
   if (!fits_int(g.m) || !fits_int(g.n) || !fits_int(g.k) || !fits_int(g.lda) || !fits_int(g.ldb) ||
       !fits_int(g.ldc)) {
-    ir_diag_set(d, "matmul: a dimension exceeds BLAS's int range (M %lld, N %lld, K %lld)",
+    ir_diag_set(d, "%s: a dimension exceeds BLAS's int range (M %lld, N %lld, K %lld)", op,
                 (long long)g.m, (long long)g.n, (long long)g.k);
     return false;
   }
+  /* alpha = 0 reads neither a nor b (BLAS's rule, ir.h): the K = 0 path. */
+  if (g.alpha == 0) g.k = 0;
 
   cg_kernel k;
   cg_kernel_begin(c, n, &k);
   k.serial = true;
-  /* No call at all for an empty result; K = 0 is a zero fill of the
-   * result, written here so it does not depend on how a BLAS treats it. */
+  /* No call at all for an empty result. */
   k.extent = g.m == 0 || g.n == 0 ? 0 : batch;
   k.work = g.m * g.n * (g.k > 0 ? g.k : 1);
   if (k.extent > 0) {
+    /* The plan may have put the result in c's buffer (memory_plan.c); the
+     * kernel is shared by twins planned either way, so it asks at run time. */
+    LLVMValueRef copy_c = NULL;
+    if (has_c && g.beta != 0) copy_c = LLVMBuildICmp(c->b, LLVMIntNE, k.out, k.in[2], "copy_c");
     cg_loop loop;
     LLVMValueRef bi = cg_loop_begin(c, &loop, k.begin, k.end);
     LLVMValueRef co = LLVMBuildMul(c->b, bi, cg_i64(c, g.m * g.n), "");
     LLVMValueRef cp = elem_ptr(c, dt, k.out, co);
+    LLVMValueRef ccp = has_c ? elem_ptr(c, dt, k.in[2], co) : NULL;
     if (g.k == 0) {
-      LLVMBuildMemSet(c->b, cp, LLVMConstInt(c->t_i8, 0, 0),
-                      cg_i64(c, g.m * g.n * (int64_t)ir_dtype_size(dt)),
-                      (unsigned)ir_dtype_size(dt));
+      emit_empty_product(c, &g, cp, ccp);
     } else {
+      if (copy_c) {
+        LLVMBasicBlockRef join = begin_if(c, copy_c);
+        unsigned align = (unsigned)ir_dtype_size(dt);
+        LLVMBuildMemCpy(c->b, cp, align, ccp, align,
+                        cg_i64(c, g.m * g.n * (int64_t)ir_dtype_size(dt)));
+        end_if(c, join);
+      }
       LLVMValueRef ao, bo;
       emit_batch_offsets(c, &ob, &a, &b, bi, &ao, &bo);
       emit_gemm(c, &g, elem_ptr(c, dt, k.in[0], ao), elem_ptr(c, dt, k.in[1], bo), cp);
@@ -143,4 +198,16 @@ CG_LOWER_FN(cg_lower_matmul) {
   }
   cg_kernel_end(c, &k);
   return true;
+}
+
+CG_LOWER_FN(cg_lower_matmul) { return lower_product(c, n, false, 1.0, 0.0, d); }
+
+CG_LOWER_FN(cg_lower_gemm) {
+  bool has_c = n->nin == 3;
+  double beta = n->attrs[3].f;
+  if (!has_c && beta != 0) {
+    ir_diag_set(d, "gemm: beta %g without an accumulator operand", beta);
+    return false;
+  }
+  return lower_product(c, n, has_c, n->attrs[2].f, has_c ? beta : 0.0, d);
 }

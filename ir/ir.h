@@ -240,7 +240,31 @@ void ir_set_returns(ir_graph *g, int n, const int *ids);
  * additive_attention's scores are s[.., i, j] = sum_h w_v[h] tanh(qp[.., i,
  * h] + kp[.., j, h]), masked, softmax, dropout and @ v alike.
  * scale_mask_softmax(x [, mask]) is attention's scale, mask and softmax
- * over x's last axis. */
+ * over x's last axis.
+ * attention_lse(q, k, v [, mask]) is attention's output o followed by lse
+ * [..., Tq], the log-sum-exp over keys of the masked, scaled scores (what
+ * softmax divides by), packed flat as [o, lse]; attention_grad accepts it
+ * in place of o and then reuses lse instead of recomputing it.
+ * loop(operands...) {shape, dtype}: its body holds only elementwise and
+ * broadcast ops (fusion classes IR_FUSE_ELEMENTWISE, IR_FUSE_BROADCAST);
+ * the iteration space is the result type (the attributes), every operand
+ * broadcasts to it (numpy rules; sequence_mask's lengths by its own prefix
+ * rule) and the backend computes every body value per output element.
+ * embed(table [V, D], ids [..., T] int, pe) {scale, p, key} =
+ * dropout(gather(table, ids) * scale + pe): pe (last dim D) broadcasts to
+ * the result [..., T, D] by numpy rules; dropout's element index is the
+ * flat index into the result (the dropout op's rule, stream `key`).
+ * embed_grad(ids, dy [, pe]) {scale, p, key, rows = V} packs dtable's rows
+ * then dpe's (only with pe) as [V + numel(pe) / D, D]: dtable is the
+ * scatter-add of dy * (keep / (1 - p)) * scale rows at ids, dpe that
+ * product without scale, unbroadcast to pe. */
+
+/* gemm(a, b [, c]) {transpose_a, transpose_b, alpha, beta} is alpha *
+ * op(a) @ op(b) + beta * c, with matmul's batching and broadcast rules for
+ * a and b; c, when present, has exactly the result's type; without c, beta
+ * must be 0. As in BLAS, beta = 0 does not read c and alpha = 0 does not
+ * read a and b (their NaNs do not propagate). Made by the
+ * fold-gemm-epilogue pass after autodiff, so it has no gradient. */
 
 /* Appends a region node owning `body` (taken even on failure). The type is
  * the shape rule's; the body must agree with it (checked by ir_verify).

@@ -29,13 +29,18 @@ IR_SHAPE_FN(ir_shape_gather);
 IR_SHAPE_FN(ir_shape_scatter_add);
 IR_SHAPE_FN(ir_shape_assign);
 IR_SHAPE_FN(ir_shape_matmul);
+IR_SHAPE_FN(ir_shape_gemm); /* ir/shape_gemm.c */
 IR_SHAPE_FN(ir_shape_sequence_mask);
 IR_SHAPE_FN(ir_shape_xent);
 IR_SHAPE_FN(ir_shape_attention);
 IR_SHAPE_FN(ir_shape_attention_grad);
+IR_SHAPE_FN(ir_shape_attention_lse);
 IR_SHAPE_FN(ir_shape_additive_attention);
 IR_SHAPE_FN(ir_shape_additive_attention_grad);
 IR_SHAPE_FN(ir_shape_scale_mask_softmax);
+IR_SHAPE_FN(ir_shape_loop);
+IR_SHAPE_FN(ir_shape_embed); /* ir/shape_embed.c */
+IR_SHAPE_FN(ir_shape_embed_grad);
 
 /* "add(f32[2,3], f32[4])": the op and its operand types, for messages. */
 void ir_shape_describe(ir_op op, int nin, const ir_type *in, char *buf, size_t len);

@@ -100,7 +100,17 @@ IR_SHAPE_FN(ir_shape_attention) {
   return true;
 }
 
-/* attention_grad(q, k, v, [mask,] o, do): flat [dq, dk, dv]. */
+/* attention_lse(q, k, v [, mask]): flat [o, lse], lse one per query row. */
+IR_SHAPE_FN(ir_shape_attention_lse) {
+  ir_type o;
+  if (!ir_shape_attention(op, nin, in, attrs, &o, d)) return false;
+  int64_t n = ir_type_numel(&o) + ir_type_numel(&o) / (o.dims[o.rank - 1] ? o.dims[o.rank - 1] : 1);
+  *out = ir_type_make(o.dtype, 1, &n);
+  return true;
+}
+
+/* attention_grad(q, k, v, [mask,] o, do): flat [dq, dk, dv]. o may be an
+ * attention_lse result ([o, lse] flat) instead. */
 IR_SHAPE_FN(ir_shape_attention_grad) {
   if (!ir_shape_begin(op, nin, in, attrs, -1, 5, d)) return false;
   if (nin != 5 && nin != 6)
@@ -108,11 +118,14 @@ IR_SHAPE_FN(ir_shape_attention_grad) {
   ir_type s;
   if (!check_attention(op, nin, in, &s, d)) return false;
   if (nin == 6 && !check_mask(op, nin, in, 3, &s, d)) return false;
-  ir_type o = in[0];
+  ir_type o = in[0], packed;
   o.dims[o.rank - 1] = in[2].dims[in[2].rank - 1];
-  for (int i = nin - 2; i < nin; i++)
-    if (!ir_type_eq(&in[i], &o))
-      return ir_shape_fail(op, nin, in, d, "o and do must have the output's type");
+  if (!ir_shape_attention_lse(op, nin - 2, in, attrs, &packed, d)) return false;
+  if (!ir_type_eq(&in[nin - 2], &o) && !ir_type_eq(&in[nin - 2], &packed))
+    return ir_shape_fail(op, nin, in, d,
+                         "o must have the output's type, or be attention_lse's [o, lse]");
+  if (!ir_type_eq(&in[nin - 1], &o))
+    return ir_shape_fail(op, nin, in, d, "do must have the output's type");
   return flat(op, nin, in, (const int[]){0, 1, 2}, 3, out, d);
 }
 

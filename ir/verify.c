@@ -193,6 +193,11 @@ static bool check_body(const ir_graph *g, int i, ir_diag *d) {
     if (m->op == IR_OP_PARAM || m->op == IR_OP_STEP || m->op == IR_OP_ASSIGN)
       return node_fail(g, i, d, "its body holds a %s (state stays outside regions)",
                        op_name(m->op));
+    ir_fusion fu = ir_op_get(m->op)->fusion;
+    if (n->op == IR_OP_LOOP && m->op != IR_OP_ARG && m->op != IR_OP_CONST &&
+        fu != IR_FUSE_ELEMENTWISE && fu != IR_FUSE_BROADCAST)
+      return node_fail(g, i, d, "its loop body holds a %s (only elementwise and broadcast ops)",
+                       op_name(m->op));
     if (m->op != IR_OP_ARG) continue;
     if (k >= n->nin)
       return node_fail(g, i, d, "its body has more arguments than the node's %d operands", n->nin);

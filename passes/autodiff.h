@@ -101,6 +101,7 @@ PASS_GRAD_FN(pass_grad_sequence_mask);
 PASS_GRAD_FN(pass_grad_attention);          /* grad_attention.c: attention_grad */
 PASS_GRAD_FN(pass_grad_additive_attention); /* grad_additive.c */
 PASS_GRAD_FN(pass_grad_scale_mask_softmax); /* grad_sms.c */
+PASS_GRAD_FN(pass_grad_embed);              /* grad_embed.c: embed_grad */
 PASS_GRAD_FN(pass_grad_xent);
 
 #endif

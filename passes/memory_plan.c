@@ -42,6 +42,9 @@ static bool has_own_storage(const ir_node *n) {
  * by name rather than taken from the fusion class so that a new
  * elementwise op stays out of place until someone checks its kernel. */
 static bool map_kernel(ir_op op) {
+  /* a loop region is one map too (backend/lower_loop.c): all of an
+   * element's loads come before its store */
+  if (op == IR_OP_LOOP) return true;
   const ir_op_info *info = ir_op_get(op);
   if (info->fusion != IR_FUSE_ELEMENTWISE && info->fusion != IR_FUSE_BROADCAST) return false;
   switch (op) {
@@ -155,8 +158,13 @@ bool pass_memory_plan(ir_graph **gp, const pass_opts *o, bool *changed, ir_diag 
     naive += bytes;
     /* In place: extend a dying operand's block when this node is the
      * operand's last reader and the operand has exactly our type. */
-    if (map_kernel(node->op)) {
-      for (int k = 0; k < node->nin; k++) {
+    /* gemm(a, b, c) may write over c: BLAS reads each C element before
+     * writing it, and c has the result's type and layout; never when c is
+     * also a or b, which BLAS reads throughout. */
+    bool gemm_c = node->op == IR_OP_GEMM && node->nin == 3 && node->in[2] != node->in[0] &&
+                  node->in[2] != node->in[1];
+    if (map_kernel(node->op) || gemm_c) {
+      for (int k = gemm_c ? 2 : 0; k < node->nin; k++) {
         int a = node->in[k];
         if (blk[a] < 0 || last[a] != i || bl[blk[a]].end != i) continue;
         if (!ir_type_eq(&g->nodes[a]->type, &node->type)) continue;

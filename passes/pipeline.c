@@ -33,10 +33,26 @@ static const pass_info pipeline[] = {
      "Bahdanau scoring and the weighted sum become one additive_attention region that never "
      "holds the [B, Tq, Tk, H] features",
      fusing},
+    {"fold-embedding", pass_fold_embedding, false,
+     "gather(E, ids) * scale + PE [+ dropout] becomes one embed region: one pass over the "
+     "output, and a backward that scatters straight into E",
+     fusing},
     {"autodiff", pass_autodiff_step, false,
      "training only: gradients of the loss (fused regions by their own rules), clipping and the "
      "optimizer update",
      training},
+    {"save-attention-stats", pass_save_attention_stats, false,
+     "an attention whose gradient follows keeps its row log-sum-exp (attention_lse), so the "
+     "backward does not recompute it",
+     fusing},
+    {"fold-gemm-epilogue", pass_fold_gemm, false,
+     "a scalar scale around a matmul becomes BLAS's alpha, and an add of a matmul's result "
+     "becomes its beta accumulation (gemm)",
+     fusing},
+    {"fuse-loops", pass_fuse_loops, false,
+     "chains of elementwise and broadcast ops become one loop region: one pass over memory "
+     "instead of one per op",
+     fusing},
     {"memory-plan", pass_memory_plan, false,
      "liveness-based offsets of every intermediate in one arena, reusing dead buffers", planning},
 };

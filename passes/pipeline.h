@@ -64,7 +64,11 @@ bool pass_cse(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 bool pass_dce(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 bool pass_fuse_attention(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 bool pass_fuse_additive(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
+bool pass_fold_embedding(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 bool pass_autodiff_step(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
+bool pass_save_attention_stats(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
+bool pass_fold_gemm(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
+bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 bool pass_memory_plan(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d);
 
 #endif

@@ -67,7 +67,8 @@ static void add_qkv(ir_graph *g, const acase *c, int *ids) {
   cr_assert(ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0, "%s", d.msg);
 }
 
-/* q, k, v, [mask,] dy -> attention, attention_grad. */
+/* q, k, v, [mask,] dy -> attention, attention_grad, attention_lse and
+ * attention_grad reading the saved row statistics. */
 static ir_graph *kernel_graph(const acase *c) {
   ir_graph *g = ir_graph_create("attn");
   ir_diag d = {0};
@@ -85,7 +86,12 @@ static ir_graph *kernel_graph(const acase *c) {
   in[nin++] = dy;
   int gr = ir_add_node(g, IR_OP_ATTENTION_GRAD, nin, in, g->nodes[o]->attrs, NULL, &d);
   cr_assert(gr >= 0, "%s: %s", c->name, d.msg);
-  ir_set_returns(g, 2, (int[]){o, gr});
+  int lse = ir_add_node(g, IR_OP_ATTENTION_LSE, nin - 2, in, g->nodes[o]->attrs, NULL, &d);
+  cr_assert(lse >= 0, "%s: %s", c->name, d.msg);
+  in[nin - 2] = lse;
+  int gs = ir_add_node(g, IR_OP_ATTENTION_GRAD, nin, in, g->nodes[o]->attrs, NULL, &d);
+  cr_assert(gs >= 0, "%s: %s", c->name, d.msg);
+  ir_set_returns(g, 4, (int[]){o, gr, lse, gs});
   cr_assert(ir_verify(g, &d), "%s: %s", c->name, d.msg);
   return g;
 }
@@ -139,7 +145,7 @@ static void check_kernels(const acase *c) {
   int nargs = ir_graph_args(g, NULL);
   int ids[8];
   ir_graph_args(g, ids);
-  kl_tensor *in[8], *ref[2], *jit[2];
+  kl_tensor *in[8], *ref[4], *jit[4];
   for (int i = 0; i < nargs; i++)
     in[i] = random_arg(c, g->nodes[ids[i]]);
   bool training = c->p > 0;
@@ -149,9 +155,20 @@ static void check_kernels(const acase *c) {
   double eo = tc_rel_err(jit[0], ref[0], c->dt), eg = tc_rel_err(jit[1], ref[1], c->dt);
   cr_expect(eo < tol, "%s %s: forward error %g", c->name, ir_dtype_name(c->dt), eo);
   cr_expect(eg < 10 * tol, "%s %s: attention_grad error %g", c->name, ir_dtype_name(c->dt), eg);
+  double el = tc_rel_err(jit[2], ref[2], c->dt), es = tc_rel_err(jit[3], ref[3], c->dt);
+  cr_expect(el < tol, "%s %s: attention_lse error %g", c->name, ir_dtype_name(c->dt), el);
+  cr_expect(es < 10 * tol, "%s %s: attention_grad from saved statistics: error %g", c->name,
+            ir_dtype_name(c->dt), es);
+  /* attention_lse's output part is the region's (two reference codes) */
+  int64_t no = kl_tensor_numel(ref[0]);
+  for (int64_t e = 0; e < no; e++) {
+    double x = tc_elem(ref[0], c->dt, e), y = tc_elem(ref[2], c->dt, e);
+    cr_assert(fabs(x - y) <= 1e-5 * (1 + fabs(x)), "%s: o[%lld] %g vs %g", c->name, (long long)e,
+              x, y);
+  }
   for (int i = 0; i < nargs; i++)
     kl_tensor_destroy(in[i]);
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 4; i++)
     kl_tensor_destroy(ref[i]), kl_tensor_destroy(jit[i]);
   ir_graph_destroy(g);
 }
@@ -170,6 +187,8 @@ static const acase kcases[] = {
     {"causal+bias", IR_F32, 1, 2, 10, 11, 4, 5, M_BIAS, false, true, 0},
     {"dropout", IR_F32, 2, 2, 9, 133, 4, 5, M_NONE, false, false, 0.3},
     {"dropout+causal+len", IR_F32, 2, 2, 130, 135, 4, 5, M_LEN_Q, true, true, 0.3},
+    /* fewer heads than threads: BLAS threads itself, row phases on the pool */
+    {"one head", IR_F32, 1, 1, 200, 260, 8, 5, M_LEN_Q, false, true, 0.3},
 };
 
 Test(attention_kernels, f32_vs_reference) {
