@@ -74,10 +74,15 @@ static const char *match(const ir_graph *g, const int *uses, const int *user, in
     m->drop = u, m->p = dn->attrs[0].f;
     m->key = dn->attrs[1].i >= 0 ? dn->attrs[1].i : u;
   }
+  /* The region runs where its last node was: the gather must not move
+   * past an update of the table it reads. */
+  if (pass_assign_between(g, gi, m->drop >= 0 ? m->drop : m->add))
+    return "an assign lies between the gather and the add";
   return NULL;
 }
 
 static int top_of(const emb_match *m) { return m->drop >= 0 ? m->drop : m->add; }
+
 
 /* The body: the matched nodes with the same operand order, over args
  * (table, ids, pe); the dropout carries the pinned key. */

@@ -154,6 +154,10 @@ static const char *match_at(const ctx *c, int s, match *mt) {
       if (lt->dims[i] != mt->qdims[i]) return "the lengths do not fit the region's [.., Tq] rows";
   }
   mt->v = mn->in[1], mt->m = u;
+  int first = u;
+  for (int i = 0; i < mt->nswallowed; i++)
+    if (mt->swallowed[i] < first) first = mt->swallowed[i];
+  if (pass_assign_between(c->g, first, u)) return "an assign lies inside the pattern";
   return NULL;
 }
 

@@ -9,7 +9,10 @@
  *   - the node's result has the group's shape (the iteration space; a node
  *     with a smaller or larger result starts a group of its own), and
  *   - the group's external operands (+ one per sequence_mask, whose lengths
- *     the kernel reads a second way) stay within LOOP_MAX_READS.
+ *     the kernel reads a second way) stay within LOOP_MAX_READS, and
+ *   - no assign lies between the group's first member and the node: the
+ *     region runs where its output was, and a member reading a parameter
+ *     must not move past that parameter's update.
  * Several operands' groups can merge through one node (add(gelu(a),
  * dropout(b))). Otherwise the node starts its own group. So every body node
  * spans the iteration space, and a dropout's mask index is its own flat
@@ -35,6 +38,8 @@ typedef struct grouping {
   int *next;        /* members of a group as a list in join order */
   int *head, *tail; /* per group representative */
   int *out, *size;  /* the group's output node and member count */
+  int *first;       /* the group's earliest member */
+  int *assigns;     /* assign nodes before each position */
 } grouping;
 
 static bool fusible(const ir_node *n) {
@@ -90,6 +95,7 @@ static void join(grouping *G, int rep, int id) {
   G->tail[rep] = id;
   G->out[rep] = id;
   G->size[rep]++;
+  if (G->first[rep] < 0 || id < G->first[rep]) G->first[rep] = id;
 }
 
 static void merge(grouping *G, int into, int from) {
@@ -99,6 +105,7 @@ static void merge(grouping *G, int into, int from) {
   G->tail[into] = G->tail[from];
   G->size[into] += G->size[from];
   G->size[from] = 0;
+  if (G->first[from] < G->first[into]) G->first[into] = G->first[from];
 }
 
 static void visit(grouping *G, int i) {
@@ -108,6 +115,7 @@ static void visit(grouping *G, int i) {
     int p = n->in[k], r = G->grp[p];
     if (r < 0 || G->out[r] != p || G->users[p] != 1) continue;
     if (!ir_shape_eq(&G->g->nodes[r]->type, &n->type)) continue;
+    if (G->assigns[i] != G->assigns[G->first[r]]) continue;
     bool dup = false;
     for (int s = 0; s < ngs && !dup; s++)
       dup = gs[s] == r;
@@ -116,7 +124,7 @@ static void visit(grouping *G, int i) {
     if (reads(G, gs, ngs, i) > LOOP_MAX_READS) ngs--; /* too wide with this one */
   }
   if (ngs == 0) {
-    G->head[i] = G->tail[i] = -1;
+    G->head[i] = G->tail[i] = G->first[i] = -1;
     G->size[i] = 0;
     join(G, i, i);
     return;
@@ -271,15 +279,18 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
   const ir_graph *src = *g;
   int nn = src->nnodes;
   grouping G = {.g = src};
-  int **arrays[] = {&G.users, &G.grp, &G.next, &G.head, &G.tail, &G.out, &G.size};
+  int **arrays[] = {&G.users, &G.grp,  &G.next,  &G.head,   &G.tail,
+                    &G.out,   &G.size, &G.first, &G.assigns};
   bool ok = true;
   for (size_t a = 0; a < sizeof arrays / sizeof *arrays; a++) {
     *arrays[a] = malloc(sizeof(int) * (size_t)(nn ? nn : 1));
     ok = ok && *arrays[a];
   }
   if (!ok) ir_diag_set(d, "fuse-loops: out of memory");
-  for (int i = 0; ok && i < nn; i++)
+  for (int i = 0; ok && i < nn; i++) {
     G.users[i] = 0, G.grp[i] = -1, G.next[i] = -1;
+    G.assigns[i] = i == 0 ? 0 : G.assigns[i - 1] + (src->nodes[i - 1]->op == IR_OP_ASSIGN);
+  }
   for (int i = 0; ok && i < nn; i++) {
     const ir_node *n = src->nodes[i];
     for (int k = 0; k < n->nin; k++) {

@@ -3,6 +3,7 @@
  * spellings), then up through [dropout] to the matmul with V, and says in
  * words which node broke the attention or scale_mask_softmax pattern. */
 #include "passes/fuse_match.h"
+#include "passes/rewrite.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -359,6 +360,10 @@ void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *use
         p);
     att = false;
   }
+  if (att && pass_assign_between(g, bottom, m->top)) {
+    why(m->why_att, "an assign lies between the scores and the weighted sum");
+    att = false;
+  }
   if (att) {
     m->kind = FM_ATTENTION;
     m->prm = params_of(ls, nl);
@@ -387,6 +392,10 @@ void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *use
    * needs the unfused form. */
   if (feeds_matmul(g, sm, uses, users) && g->nodes[x]->op != IR_OP_MATMUL) {
     why(m->why_sms, "left for fuse-additive-attention (the weights feed a matmul)");
+    return;
+  }
+  if (pass_assign_between(g, ls[take - 1].id, sm)) {
+    why(m->why_sms, "an assign lies between the scores and the softmax");
     return;
   }
   m->kind = FM_SMS;

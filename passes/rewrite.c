@@ -133,3 +133,9 @@ int *pass_use_counts(const ir_graph *g) {
     u[g->rets[r]]++;
   return u;
 }
+
+bool pass_assign_between(const ir_graph *g, int from, int to) {
+  for (int i = from + 1; i < to; i++)
+    if (g->nodes[i]->op == IR_OP_ASSIGN) return true;
+  return false;
+}

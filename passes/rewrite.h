@@ -39,6 +39,11 @@ int pass_rw_get(pass_rw *rw, int id);
 ir_graph *pass_rw_finish(pass_rw *rw);
 void pass_rw_abort(pass_rw *rw);
 
+/* Whether an assign lies strictly between nodes from and to. A fused node
+ * runs where the last node it replaces was, so it must not carry a read
+ * made before a parameter's update (at from) past that update. */
+bool pass_assign_between(const ir_graph *g, int from, int to);
+
 /* Per node: how many operand slots of other nodes use it, plus one per
  * return slot. malloc'd (caller frees); NULL when out of memory. */
 int *pass_use_counts(const ir_graph *g);
