@@ -1,11 +1,15 @@
 /* Lowering of loop regions (passes/fuse_loops.c): one strided-map kernel
  * over the result whose value callback evaluates the whole body at each
  * element through cg_ew_value, the same per-element math the ops' own
- * kernels use. Region operands are map arguments broadcast to the result
- * (sequence_mask's lengths by their prefix rule); index-dependent ops
- * (iota, sequence_mask, dropout) take their index from the flat one, so
- * they must span the whole iteration space. The kernel depends on the
- * body, which cg_loop_signature adds to the node's kernel signature. */
+ * kernels use. A loop ending in a reduction is the reduction's kernel
+ * (lower_reduce.h) over the iteration space, its input element being the
+ * body evaluated there instead of a load. Region operands are map
+ * arguments broadcast to the iteration space (the result, or the final
+ * reduction's input; sequence_mask's lengths by their prefix rule);
+ * index-dependent ops (iota, sequence_mask, dropout) take their index from
+ * the flat one, so they must span the whole iteration space. The kernel
+ * depends on the body, which cg_loop_signature adds to the node's kernel
+ * signature. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +17,7 @@
 
 #include "backend/lower_elementwise.h"
 #include "backend/lower_map.h"
+#include "backend/lower_reduce.h"
 #include "runtime/ref.h"
 
 typedef struct loop_ctx {
@@ -22,6 +27,8 @@ typedef struct loop_ctx {
   int *slot, *pslot;  /* operand -> map argument: broadcast, prefix (-1: none) */
   LLVMValueRef *vals; /* per body node, while the value callback runs */
   const ir_type *space;
+  int red;           /* the final reduction's body node, or -1 */
+  const cg_map *map; /* the arguments, for the reduction's loads */
 } loop_ctx;
 
 /* A scalar constant's value as a compute-type LLVM constant. */
@@ -49,6 +56,7 @@ static LLVMValueRef loop_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRe
   const ir_graph *b = L->body;
   for (int j = 0; j < b->nnodes; j++) {
     const ir_node *m = b->nodes[j];
+    if (j == L->red) continue; /* the reduction's kernel accumulates the values */
     if (m->op == IR_OP_ARG) {
       int s = L->slot[L->arg_of[j]]; /* -1: read only as sequence_mask lengths */
       L->vals[j] = s >= 0 ? v[s] : NULL;
@@ -71,7 +79,23 @@ static LLVMValueRef loop_value(cg_ctx *c, void *ud, LLVMValueRef *v, LLVMValueRe
     }
     L->vals[j] = cg_ew_value(c, &L->ew[j], in, flat);
   }
-  return L->vals[b->rets[0]];
+  return L->vals[L->red >= 0 ? b->nodes[L->red]->in[0] : b->rets[0]];
+}
+
+/* The reduction's input element: the map arguments loaded at their offsets
+ * (off[1 + a]; off[0] is the flat index in the iteration space), then the
+ * body evaluated. */
+static LLVMValueRef reduce_value(cg_ctx *c, cg_kernel *k, void *ud, const LLVMValueRef *off) {
+  loop_ctx *L = ud;
+  LLVMValueRef v[CG_MAP_MAX_ARGS];
+  for (int a = 0; a < L->map->nargs; a++) {
+    const cg_map_arg *x = &L->map->args[a];
+    LLVMValueRef base = x->src < 8 ? k->in[x->src] : cg_operand(c, k, x->src);
+    LLVMValueRef idx = off[1 + a];
+    if (x->offset) idx = LLVMBuildAdd(c->b, idx, cg_i64(c, x->offset), "");
+    v[a] = cg_map_load(c, x->dtype, x->raw, base, idx);
+  }
+  return loop_value(c, L, v, off[0]);
 }
 
 static void loop_setup(cg_ctx *c, cg_kernel *k, void *ud) {
@@ -158,7 +182,12 @@ CG_LOWER_FN(cg_lower_loop) {
     return false;
   }
   int nb = b->nnodes;
-  loop_ctx L = {.body = b, .space = &n->type};
+  const ir_node *rn = ir_loop_reduction(n);
+  loop_ctx L = {.body = b, .space = &n->type, .red = -1};
+  if (rn) {
+    L.red = b->rets[0];
+    L.space = &b->nodes[rn->in[0]]->type;
+  }
   L.ew = calloc((size_t)nb, sizeof *L.ew);
   L.arg_of = malloc(sizeof(int) * (size_t)nb);
   L.vals = calloc((size_t)nb, sizeof *L.vals);
@@ -171,14 +200,32 @@ CG_LOWER_FN(cg_lower_loop) {
   for (int j = 0, a = 0; ok && j < nb; j++)
     L.arg_of[j] = b->nodes[j]->op == IR_OP_ARG ? a++ : -1;
   for (int j = 0; ok && j < nb; j++)
-    if (b->nodes[j]->op != IR_OP_ARG) ok = check_node(c, &L, j, d);
+    if (b->nodes[j]->op != IR_OP_ARG && j != L.red) ok = check_node(c, &L, j, d);
   cg_map m;
   if (ok) {
     cg_map_init(&m, n, loop_value, &L);
+    m.rank = L.space->rank; /* the map's arguments broadcast to the iteration space */
+    memcpy(m.dims, L.space->dims, sizeof m.dims);
+    m.dtype = L.space->dtype;
     m.setup = loop_setup;
     ok = add_args(c, n, &L, &m, d);
   }
-  if (ok) cg_map_emit(c, n, &m);
+  if (ok && rn) {
+    int64_t strides[CG_MAP_MAX_ARGS][IR_MAX_RANK];
+    for (int a = 0; a < m.nargs; a++)
+      memcpy(strides[a], m.args[a].strides, sizeof strides[a]);
+    L.map = &m;
+    cg_red_input in = {.red = rn,
+                       .type = L.space,
+                       .nsrc = m.nargs,
+                       .strides = (const int64_t(*)[IR_MAX_RANK])strides,
+                       .value = reduce_value,
+                       .setup = loop_setup,
+                       .ud = &L};
+    ok = cg_emit_reduce(c, n, &in, d);
+  } else if (ok) {
+    cg_map_emit(c, n, &m);
+  }
   free(L.ew), free(L.arg_of), free(L.vals), free(L.slot), free(L.pslot);
   return ok;
 }

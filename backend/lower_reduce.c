@@ -3,16 +3,20 @@
  * of the same kind merged). When the last group is reduced, each output
  * accumulates a scalar over unit-stride inner loops; otherwise a tile of
  * output columns accumulates in a stack array so the innermost loop is still
- * unit-stride. Semantics follow runtime/ref_reduce.c. */
+ * unit-stride. Semantics follow runtime/ref_reduce.c. Each input element
+ * comes from a callback (lower_reduce.h): a load here, a loop body in
+ * lower_loop.c, whose operands' strides also bound which axes merge. */
 #include <math.h>
 
+#include "backend/lower_reduce.h"
 #include "backend/lower_rows.h"
 
 /* Columns per tile when the last axis is kept: 2 KiB of double accumulators. */
 #define RED_TILE 256
 
 typedef struct red_group {
-  int64_t size, stride; /* stride: input elements between neighbours */
+  int64_t size;
+  int64_t stride[CG_RED_MAX_SRC]; /* per source: elements between neighbours */
   bool reduced;
 } red_group;
 
@@ -22,9 +26,16 @@ typedef struct red {
   bool fl;          /* float dtype */
   int64_t count;    /* input elements per output */
   LLVMTypeRef acct; /* accumulator type */
+  int ns;           /* sources, source 0 included */
   red_group g[IR_MAX_RANK];
   int ng;
+  const cg_red_input *in;
 } red;
+
+/* One offset per source. */
+typedef struct red_offs {
+  LLVMValueRef v[CG_RED_MAX_SRC];
+} red_offs;
 
 static LLVMValueRef red_init(cg_ctx *c, const red *r) {
   if (r->op != IR_OP_REDUCE_MAX) return LLVMConstNull(r->acct);
@@ -48,17 +59,31 @@ static LLVMValueRef red_finish(cg_ctx *c, const red *r, LLVMValueRef acc) {
   return lr_from_f64(c, r->dt, acc);
 }
 
-/* Nested loops over the reduced groups, outermost first; returns the input
- * offset of the current element and leaves the builder in the innermost body. */
-static LLVMValueRef red_loops_begin(cg_ctx *c, const red *r, cg_loop *ls) {
-  LLVMValueRef off = cg_i64(c, 0);
+/* base + j * stride, folding the trivial strides away. */
+static LLVMValueRef step(cg_ctx *c, LLVMValueRef base, LLVMValueRef j, int64_t stride) {
+  if (stride == 0) return base;
+  if (stride != 1) j = LLVMBuildMul(c->b, j, cg_i64(c, stride), "");
+  return LLVMBuildAdd(c->b, base, j, "");
+}
+
+static void offs_step(cg_ctx *c, const red *r, red_offs *o, LLVMValueRef j, const red_group *g) {
+  for (int s = 0; s < r->ns; s++)
+    o->v[s] = step(c, o->v[s], j, g->stride[s]);
+}
+
+/* The input element at offsets o, from the callback. */
+static LLVMValueRef red_value(cg_ctx *c, cg_kernel *k, const red *r, const red_offs *o) {
+  return r->in->value(c, k, r->in->ud, o->v);
+}
+
+/* Nested loops over the reduced groups, outermost first; adds the current
+ * element's offsets to o and leaves the builder in the innermost body. */
+static void red_loops_begin(cg_ctx *c, const red *r, cg_loop *ls, red_offs *o) {
   for (int i = 0; i < r->ng; i++) {
     if (!r->g[i].reduced) continue;
     LLVMValueRef j = cg_loop_begin(c, &ls[i], cg_i64(c, 0), cg_i64(c, r->g[i].size));
-    if (r->g[i].stride != 1) j = LLVMBuildMul(c->b, j, cg_i64(c, r->g[i].stride), "");
-    off = LLVMBuildAdd(c->b, off, j, "");
+    offs_step(c, r, o, j, &r->g[i]);
   }
-  return off;
 }
 
 static void red_loops_end(cg_ctx *c, const red *r, cg_loop *ls) {
@@ -66,15 +91,19 @@ static void red_loops_end(cg_ctx *c, const red *r, cg_loop *ls) {
     if (r->g[i].reduced) cg_loop_end(c, &ls[i]);
 }
 
-/* Kept groups in order (optionally without the last one). */
-static int kept_groups(const red *r, int upto, int64_t *sizes, int64_t *strides) {
-  int n = 0;
-  for (int i = 0; i < upto; i++) {
-    if (r->g[i].reduced) continue;
-    sizes[n] = r->g[i].size;
-    strides[n++] = r->g[i].stride;
+/* Offsets of flat index q over the kept groups (optionally without the
+ * last one), per source. */
+static void kept_offsets(cg_ctx *c, const red *r, int upto, LLVMValueRef q, red_offs *o) {
+  int64_t sizes[IR_MAX_RANK], strides[IR_MAX_RANK];
+  for (int s = 0; s < r->ns; s++) {
+    int n = 0;
+    for (int i = 0; i < upto; i++) {
+      if (r->g[i].reduced) continue;
+      sizes[n] = r->g[i].size;
+      strides[n++] = r->g[i].stride[s];
+    }
+    o->v[s] = lr_offset(c, q, n, sizes, strides);
   }
-  return n;
 }
 
 /* A zero-size reduced axis: every output is the initial value finished
@@ -90,14 +119,14 @@ static void emit_empty(cg_ctx *c, cg_kernel *k, const red *r) {
 /* Last group reduced: one scalar accumulator per output. */
 static void emit_scalar(cg_ctx *c, cg_kernel *k, const red *r) {
   LLVMValueRef acc = lr_alloca(c, r->acct, 1);
-  int64_t ks[IR_MAX_RANK], kst[IR_MAX_RANK];
-  int nk = kept_groups(r, r->ng, ks, kst);
+  if (r->in->setup) r->in->setup(c, k, r->in->ud);
   cg_loop l, ls[IR_MAX_RANK];
   LLVMValueRef o = cg_loop_begin(c, &l, k->begin, k->end);
-  LLVMValueRef base = lr_offset(c, o, nk, ks, kst);
+  red_offs off;
+  kept_offsets(c, r, r->ng, o, &off);
   LLVMBuildStore(c->b, red_init(c, r), acc);
-  LLVMValueRef off = red_loops_begin(c, r, ls);
-  LLVMValueRef v = cg_load(c, r->dt, k->in[0], LLVMBuildAdd(c->b, base, off, ""));
+  red_loops_begin(c, r, ls, &off);
+  LLVMValueRef v = red_value(c, k, r, &off);
   LLVMValueRef a = LLVMBuildLoad2(c->b, r->acct, acc, "");
   LLVMBuildStore(c->b, red_combine(c, r, a, v), acc);
   red_loops_end(c, r, ls);
@@ -105,13 +134,14 @@ static void emit_scalar(cg_ctx *c, cg_kernel *k, const red *r) {
   cg_loop_end(c, &l);
 }
 
-/* Last group kept (m columns, unit stride): item = (outer output row p,
- * tile t of columns); the tile's accumulators live on the stack. */
+/* Last group kept (m columns, unit stride in source 0): item = (outer
+ * output row p, tile t of columns); the tile's accumulators live on the
+ * stack. */
 static void emit_tiled(cg_ctx *c, cg_kernel *k, const red *r, int64_t m, int64_t tile,
                        int64_t ntiles) {
   LLVMValueRef acc = lr_alloca(c, r->acct, tile);
-  int64_t ks[IR_MAX_RANK], kst[IR_MAX_RANK];
-  int nk = kept_groups(r, r->ng - 1, ks, kst);
+  if (r->in->setup) r->in->setup(c, k, r->in->ud);
+  const red_group *last = &r->g[r->ng - 1];
   cg_loop l, lj, ls[IR_MAX_RANK];
   LLVMValueRef it = cg_loop_begin(c, &l, k->begin, k->end);
   LLVMValueRef p = it, m0 = cg_i64(c, 0);
@@ -120,17 +150,21 @@ static void emit_tiled(cg_ctx *c, cg_kernel *k, const red *r, int64_t m, int64_t
     m0 = LLVMBuildMul(c->b, LLVMBuildURem(c->b, it, cg_i64(c, ntiles), ""), cg_i64(c, tile), "");
   }
   LLVMValueRef mlen = lr_smin64(c, cg_i64(c, tile), LLVMBuildSub(c->b, cg_i64(c, m), m0, ""));
-  LLVMValueRef base = LLVMBuildAdd(c->b, lr_offset(c, p, nk, ks, kst), m0, "");
+  red_offs off;
+  kept_offsets(c, r, r->ng - 1, p, &off);
+  offs_step(c, r, &off, m0, last);
   LLVMValueRef zero = cg_i64(c, 0);
 
   LLVMValueRef j = cg_loop_begin(c, &lj, zero, mlen);
   LLVMBuildStore(c->b, red_init(c, r), LLVMBuildGEP2(c->b, r->acct, acc, &j, 1, ""));
   cg_loop_end(c, &lj);
 
-  LLVMValueRef off = LLVMBuildAdd(c->b, base, red_loops_begin(c, r, ls), "");
+  red_loops_begin(c, r, ls, &off);
   j = cg_loop_begin(c, &lj, zero, mlen);
   LLVMValueRef pa = LLVMBuildGEP2(c->b, r->acct, acc, &j, 1, "");
-  LLVMValueRef v = cg_load(c, r->dt, k->in[0], LLVMBuildAdd(c->b, off, j, ""));
+  red_offs at = off;
+  offs_step(c, r, &at, j, last);
+  LLVMValueRef v = red_value(c, k, r, &at);
   LLVMBuildStore(c->b, red_combine(c, r, LLVMBuildLoad2(c->b, r->acct, pa, ""), v), pa);
   cg_loop_end(c, &lj);
   red_loops_end(c, r, ls);
@@ -144,37 +178,57 @@ static void emit_tiled(cg_ctx *c, cg_kernel *k, const red *r, int64_t m, int64_t
   cg_loop_end(c, &l);
 }
 
-CG_LOWER_FN(cg_lower_reduce) {
-  const ir_type *xt = &c->g->nodes[n->in[0]]->type;
-  const ir_ints *axes = &n->attrs[0].ints;
+bool cg_emit_reduce(cg_ctx *c, const ir_node *n, const cg_red_input *in, ir_diag *d) {
+  const ir_node *rn = in->red;
+  const ir_type *xt = in->type;
+  const char *name = ir_op_get(rn->op)->name;
+  const ir_ints *axes = &rn->attrs[0].ints;
   bool reduced[IR_MAX_RANK] = {false};
   for (int i = 0; i < axes->n; i++) {
     int64_t a = axes->v[i] < 0 ? axes->v[i] + xt->rank : axes->v[i];
     if (a < 0 || a >= xt->rank || reduced[a]) {
-      ir_diag_set(d, "%s: bad or repeated axis %lld for rank %d", ir_op_get(n->op)->name,
-                  (long long)axes->v[i], xt->rank);
+      ir_diag_set(d, "%s: bad or repeated axis %lld for rank %d", name, (long long)axes->v[i],
+                  xt->rank);
       return false;
     }
     reduced[a] = true;
   }
-  red r = {.op = n->op, .dt = xt->dtype, .fl = ir_dtype_is_float(xt->dtype)};
-  if (n->type.dtype != r.dt || r.dt == IR_BOOL || (n->op == IR_OP_MEAN && !r.fl)) {
-    ir_diag_set(d, "%s: unsupported dtype %s", ir_op_get(n->op)->name, ir_dtype_name(r.dt));
+  red r = {.op = rn->op, .dt = xt->dtype, .fl = ir_dtype_is_float(xt->dtype), .in = in};
+  if (rn->type.dtype != r.dt || r.dt == IR_BOOL || (rn->op == IR_OP_MEAN && !r.fl)) {
+    ir_diag_set(d, "%s: unsupported dtype %s", name, ir_dtype_name(r.dt));
     return false;
   }
-  r.acct = r.fl && n->op != IR_OP_REDUCE_MAX ? c->t_f64 : cg_type(c, r.dt);
-  int64_t no = ir_type_numel(&n->type), nx = ir_type_numel(xt);
+  if (in->nsrc < 0 || in->nsrc >= CG_RED_MAX_SRC) {
+    ir_diag_set(d, "%s: %d sources exceed %d", name, in->nsrc, CG_RED_MAX_SRC - 1);
+    return false;
+  }
+  r.ns = in->nsrc + 1;
+  r.acct = r.fl && rn->op != IR_OP_REDUCE_MAX ? c->t_f64 : cg_type(c, r.dt);
+  int64_t no = ir_type_numel(&rn->type), nx = ir_type_numel(xt);
   r.count = no > 0 ? nx / no : 0;
   int64_t xs[IR_MAX_RANK];
   ir_strides(xt, xs);
   for (int i = 0; i < xt->rank; i++) {
     if (xt->dims[i] == 1) continue;
-    if (r.ng > 0 && r.g[r.ng - 1].reduced == reduced[i]) {
-      r.g[r.ng - 1].size *= xt->dims[i];
-      r.g[r.ng - 1].stride = xs[i];
+    int64_t col[CG_RED_MAX_SRC];
+    col[0] = xs[i];
+    for (int s = 1; s < r.ns; s++)
+      col[s] = in->strides[s - 1][i];
+    /* Merge into the previous group when it has the same kind and stepping
+     * it equals stepping through all of this axis, for every source. */
+    red_group *pg = r.ng > 0 ? &r.g[r.ng - 1] : NULL;
+    bool merge = pg && pg->reduced == reduced[i];
+    for (int s = 0; merge && s < r.ns; s++)
+      merge = pg->stride[s] == col[s] * xt->dims[i];
+    if (merge) {
+      pg->size *= xt->dims[i];
     } else {
-      r.g[r.ng++] = (red_group){xt->dims[i], xs[i], reduced[i]};
+      pg = &r.g[r.ng++];
+      pg->size = xt->dims[i];
+      pg->reduced = reduced[i];
     }
+    for (int s = 0; s < r.ns; s++)
+      pg->stride[s] = col[s];
   }
 
   cg_kernel k;
@@ -197,4 +251,15 @@ CG_LOWER_FN(cg_lower_reduce) {
   }
   cg_kernel_end(c, &k);
   return true;
+}
+
+static LLVMValueRef load_input(cg_ctx *c, cg_kernel *k, void *ud, const LLVMValueRef *off) {
+  return cg_load(c, *(const ir_dtype *)ud, k->in[0], off[0]);
+}
+
+CG_LOWER_FN(cg_lower_reduce) {
+  ir_dtype dt = c->g->nodes[n->in[0]]->type.dtype;
+  cg_red_input in = {
+      .red = n, .type = &c->g->nodes[n->in[0]]->type, .value = load_input, .ud = &dt};
+  return cg_emit_reduce(c, n, &in, d);
 }

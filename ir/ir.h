@@ -245,11 +245,15 @@ void ir_set_returns(ir_graph *g, int n, const int *ids);
  * [..., Tq], the log-sum-exp over keys of the masked, scaled scores (what
  * softmax divides by), packed flat as [o, lse]; attention_grad accepts it
  * in place of o and then reuses lse instead of recomputing it.
- * loop(operands...) {shape, dtype}: its body holds only elementwise and
- * broadcast ops (fusion classes IR_FUSE_ELEMENTWISE, IR_FUSE_BROADCAST);
- * the iteration space is the result type (the attributes), every operand
- * broadcasts to it (numpy rules; sequence_mask's lengths by its own prefix
- * rule) and the backend computes every body value per output element.
+ * loop(operands...) {shape, dtype}: the attributes are the result type;
+ * its body holds only elementwise and broadcast ops (fusion classes
+ * IR_FUSE_ELEMENTWISE, IR_FUSE_BROADCAST), except that the returned node
+ * may be one sum, mean or reduce_max (ir_loop_reduction). The iteration
+ * space is that reduction's input type, else the result type; every
+ * operand broadcasts to it (numpy rules; sequence_mask's lengths by its
+ * own prefix rule; checked by ir_verify, which sees the body) and the
+ * backend computes every body value per element of it, the reduction
+ * accumulating them without storing them.
  * embed(table [V, D], ids [..., T] int, pe) {scale, p, key} =
  * dropout(gather(table, ids) * scale + pe): pe (last dim D) broadcasts to
  * the result [..., T, D] by numpy rules; dropout's element index is the
@@ -271,6 +275,9 @@ void ir_set_returns(ir_graph *g, int n, const int *ids);
  * Returns the id or -1 with d set. */
 int ir_add_region(ir_graph *g, ir_op op, int nin, const int *in, const ir_attr *attrs,
                   ir_graph *body, ir_diag *d);
+/* A loop region's final reduction: its body's returned node when that is a
+ * sum, mean or reduce_max, else NULL (also for a node that is not a loop). */
+const ir_node *ir_loop_reduction(const ir_node *loop);
 
 static inline ir_node *ir_node_at(const ir_graph *g, int id) { return g->nodes[id]; }
 /* Owned deep copy of g (nodes, names, locations, payloads, returns, region

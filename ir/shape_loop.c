@@ -1,17 +1,24 @@
 /* Shape rule of the loop region (passes/fuse_loops.c): the result is the
- * type its attributes name (the iteration space), and every operand must
- * reach it the way a body op reads it: numpy broadcasting, or a leading
- * prefix of the shape (sequence_mask's lengths). */
+ * type its attributes name. Its operands reach the iteration space, which a
+ * loop ending in a reduction takes from its body, so ir_verify checks them
+ * (ir_loop_reaches) where the body is at hand. */
 #include "ir/shape.h"
 #include "ir/shape_util.h"
 
-static bool reaches(const ir_type *t, const ir_type *r) {
+bool ir_loop_reaches(const ir_type *t, const ir_type *space) {
   ir_type b;
-  if (ir_broadcast(t, r, &b) && ir_shape_eq(&b, r)) return true;
-  if (t->rank >= r->rank) return false;
+  if (ir_broadcast(t, space, &b) && ir_shape_eq(&b, space)) return true;
+  if (t->rank >= space->rank) return false;
   for (int i = 0; i < t->rank; i++)
-    if (t->dims[i] != r->dims[i]) return false;
+    if (t->dims[i] != space->dims[i]) return false;
   return true;
+}
+
+const ir_node *ir_loop_reduction(const ir_node *loop) {
+  if (!loop || loop->op != IR_OP_LOOP || !loop->body || loop->body->nrets != 1) return NULL;
+  const ir_node *r = loop->body->nodes[loop->body->rets[0]];
+  bool red = r->op == IR_OP_SUM || r->op == IR_OP_MEAN || r->op == IR_OP_REDUCE_MAX;
+  return red ? r : NULL;
 }
 
 IR_SHAPE_FN(ir_shape_loop) {
@@ -22,11 +29,6 @@ IR_SHAPE_FN(ir_shape_loop) {
   for (int i = 0; i < s->n; i++)
     if (s->v[i] < 0)
       return ir_shape_fail(op, nin, in, d, "negative dimension %lld in shape", (long long)s->v[i]);
-  ir_type r = ir_type_make(attrs[1].dt, s->n, s->v);
-  for (int k = 0; k < nin; k++)
-    if (!reaches(&in[k], &r))
-      return ir_shape_fail(op, nin, in, d, "operand %d does not broadcast to the iteration space",
-                           k);
-  *out = r;
+  *out = ir_type_make(attrs[1].dt, s->n, s->v);
   return true;
 }

@@ -32,4 +32,8 @@ bool ir_shape_begin(ir_op op, int nin, const ir_type *in, const ir_attr *attrs, 
  * "int list". */
 const char *ir_attr_kind_name(ir_attr_kind k);
 
+/* A loop region operand of type t reaches the iteration space: numpy
+ * broadcasting, or a leading prefix of it (sequence_mask's lengths). */
+bool ir_loop_reaches(const ir_type *t, const ir_type *space);
+
 #endif

@@ -195,8 +195,10 @@ static bool check_body(const ir_graph *g, int i, ir_diag *d) {
                        op_name(m->op));
     ir_fusion fu = ir_op_get(m->op)->fusion;
     if (n->op == IR_OP_LOOP && m->op != IR_OP_ARG && m->op != IR_OP_CONST &&
-        fu != IR_FUSE_ELEMENTWISE && fu != IR_FUSE_BROADCAST)
-      return node_fail(g, i, d, "its loop body holds a %s (only elementwise and broadcast ops)",
+        fu != IR_FUSE_ELEMENTWISE && fu != IR_FUSE_BROADCAST && m != ir_loop_reduction(n))
+      return node_fail(g, i, d,
+                       "its loop body holds a %s (only elementwise and broadcast ops, and one "
+                       "returned sum, mean or reduce_max)",
                        op_name(m->op));
     if (m->op != IR_OP_ARG) continue;
     if (k >= n->nin)
@@ -214,6 +216,15 @@ static bool check_body(const ir_graph *g, int i, ir_diag *d) {
   if (!ir_type_eq(r, &n->type))
     return node_fail(g, i, d, "its body returns %s, the node is %s", ir_type_str(r, x, sizeof x),
                      ir_type_str(&n->type, y, sizeof y));
+  if (n->op == IR_OP_LOOP) { /* operands reach the iteration space */
+    const ir_node *red = ir_loop_reduction(n);
+    const ir_type *sp = red ? &b->nodes[red->in[0]]->type : &n->type;
+    for (k = 0; k < n->nin; k++)
+      if (!ir_loop_reaches(&g->nodes[n->in[k]]->type, sp))
+        return node_fail(g, i, d, "operand %d (%s) does not broadcast to the iteration space %s",
+                         k, ir_type_str(&g->nodes[n->in[k]]->type, x, sizeof x),
+                         ir_type_str(sp, y, sizeof y));
+  }
   return true;
 }
 

@@ -20,7 +20,13 @@
  * operand, stay plain ops. The body copies the group's nodes in order; its
  * arguments are the external operands (deduplicated); scalar constants are
  * copied in (and copied outside only on demand, so one every user inlined
- * disappears). Dropout keys are pinned to the original node's stream. */
+ * disappears). Dropout keys are pinned to the original node's stream.
+ *
+ * Reduction prologues: a sum, mean or reduce_max whose input is a group's
+ * output with no other user (a single fusible node counts) joins that
+ * group as its last member, under the same assign rule; the region then
+ * ends in the reduction and the chain's values are never stored. Nothing
+ * joins after it (its result is not a fusible node). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +51,10 @@ typedef struct grouping {
 static bool fusible(const ir_node *n) {
   ir_fusion fu = ir_op_get(n->op)->fusion;
   return fu == IR_FUSE_ELEMENTWISE || fu == IR_FUSE_BROADCAST;
+}
+
+static bool reduction(const ir_node *n) {
+  return n->op == IR_OP_SUM || n->op == IR_OP_MEAN || n->op == IR_OP_REDUCE_MAX;
 }
 
 /* Operands that stay inside the body (scalar constants) need no map read;
@@ -114,6 +124,7 @@ static void visit(grouping *G, int i) {
   for (int k = 0; k < n->nin && ngs < 4; k++) {
     int p = n->in[k], r = G->grp[p];
     if (r < 0 || G->out[r] != p || G->users[p] != 1) continue;
+    if (!fusible(G->g->nodes[p])) continue; /* the group ends in a reduction */
     if (!ir_shape_eq(&G->g->nodes[r]->type, &n->type)) continue;
     if (G->assigns[i] != G->assigns[G->first[r]]) continue;
     bool dup = false;
@@ -132,6 +143,15 @@ static void visit(grouping *G, int i) {
   for (int s = 1; s < ngs; s++)
     merge(G, gs[0], gs[s]);
   join(G, gs[0], i);
+}
+
+/* Reduction i joins the group whose output is its input (only user, no
+ * assign in between); its reads are the group's. */
+static void visit_reduction(grouping *G, int i) {
+  int p = G->g->nodes[i]->in[0], r = G->grp[p];
+  if (r < 0 || G->out[r] != p || G->users[p] != 1 || !fusible(G->g->nodes[p])) return;
+  if (G->assigns[i] != G->assigns[G->first[r]]) return;
+  join(G, r, i);
 }
 
 /* Members of group rep in id order (topological), into ids; returns count. */
@@ -303,8 +323,12 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
   for (int r = 0; ok && r < src->nrets; r++)
     G.users[src->rets[r]]++;
   int groups = 0, nloops = 0;
-  for (int i = 0; ok && i < nn; i++)
-    if (fusible(src->nodes[i])) visit(&G, i);
+  for (int i = 0; ok && i < nn; i++) {
+    if (fusible(src->nodes[i]))
+      visit(&G, i);
+    else if (reduction(src->nodes[i]))
+      visit_reduction(&G, i);
+  }
   for (int i = 0; ok && i < nn; i++)
     groups += G.grp[i] == i && G.size[i] >= 2;
   if (ok && groups > 0) ok = rewrite(g, &G, &nloops, d);

@@ -163,7 +163,11 @@ bool pass_memory_plan(ir_graph **gp, const pass_opts *o, bool *changed, ir_diag 
      * also a or b, which BLAS reads throughout. */
     bool gemm_c = node->op == IR_OP_GEMM && node->nin == 3 && node->in[2] != node->in[0] &&
                   node->in[2] != node->in[1];
-    if (map_kernel(node->op) || gemm_c) {
+    /* a loop ending in a reduction is no map: an operand of the result's
+     * type may be read (broadcast) for many outputs, e.g. y[8] in
+     * sum(mul(x[8,8], y), axes=[1]) : [8] */
+    bool map = map_kernel(node->op) && !ir_loop_reduction(node);
+    if (map || gemm_c) {
       for (int k = gemm_c ? 2 : 0; k < node->nin; k++) {
         int a = node->in[k];
         if (blk[a] < 0 || last[a] != i || bl[blk[a]].end != i) continue;
