@@ -43,7 +43,7 @@ void kiln_attention_grad_f32(const ka_desc *a, float *out, const float *q, const
                              const float *v, const void *mask, const float *o, const float *lse,
                              const float *dy, rt_exec *x, int64_t tag);
 void kiln_attention_grad_f64(const ka_desc *a, double *out, const double *q, const double *k,
-                             const double *v, const void *mask, const double *o,
-                             const double *lse, const double *dy, rt_exec *x, int64_t tag);
+                             const double *v, const void *mask, const double *o, const double *lse,
+                             const double *dy, rt_exec *x, int64_t tag);
 
 #endif

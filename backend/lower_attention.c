@@ -102,8 +102,8 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
       const ir_node *o = c->g->nodes[n->in[n->nin - 2]];
       int64_t no = ir_type_numel(&c->g->nodes[n->in[n->nin - 1]]->type);
       LLVMValueRef op = cg_operand(c, &k, n->nin - 2);
-      LLVMValueRef lse = ir_type_numel(&o->type) > no ? elem_at(c, dt, op, no)
-                                                      : LLVMConstPointerNull(c->t_ptr);
+      LLVMValueRef lse =
+          ir_type_numel(&o->type) > no ? elem_at(c, dt, op, no) : LLVMConstPointerNull(c->t_ptr);
       LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
       LLVMValueRef args[] = {desc,
@@ -120,20 +120,13 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
       cg_call(c, name, c->t_void, pt, 11, args);
     } else {
       /* attention_lse writes o, then lse right after it */
-      LLVMValueRef lse = n->op == IR_OP_ATTENTION_LSE
-                             ? elem_at(c, dt, k.out, a.batch * a.tq * a.dv)
-                             : LLVMConstPointerNull(c->t_ptr);
+      LLVMValueRef lse = n->op == IR_OP_ATTENTION_LSE ? elem_at(c, dt, k.out, a.batch * a.tq * a.dv)
+                                                      : LLVMConstPointerNull(c->t_ptr);
       LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
-      LLVMValueRef args[] = {desc,
-                             k.out,
-                             lse,
-                             cg_operand(c, &k, 0),
-                             cg_operand(c, &k, 1),
-                             cg_operand(c, &k, 2),
-                             mask,
-                             k.exec,
-                             tag};
+      LLVMValueRef args[] = {
+          desc, k.out,  lse, cg_operand(c, &k, 0), cg_operand(c, &k, 1), cg_operand(c, &k, 2),
+          mask, k.exec, tag};
       cg_call(c, name, c->t_void, pt, 9, args);
     }
   }

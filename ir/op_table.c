@@ -52,10 +52,9 @@ static const ir_attr_spec attrs_concat[] = {DEF_INT("axis", 0, true), END};
 static const ir_attr_spec attrs_matmul[] = {DEF_BOOL("transpose_a", false, false),
                                             DEF_BOOL("transpose_b", false, false), END};
 /* gemm's transposes are matmul's (same positions); semantics in ir.h */
-static const ir_attr_spec attrs_gemm[] = {DEF_BOOL("transpose_a", false, false),
-                                          DEF_BOOL("transpose_b", false, false),
-                                          DEF_FLOAT("alpha", 1.0, false),
-                                          DEF_FLOAT("beta", 0.0, false), END};
+static const ir_attr_spec attrs_gemm[] = {
+    DEF_BOOL("transpose_a", false, false), DEF_BOOL("transpose_b", false, false),
+    DEF_FLOAT("alpha", 1.0, false), DEF_FLOAT("beta", 0.0, false), END};
 static const ir_attr_spec attrs_seqmask[] = {DEF_FLOAT("value", -1e6, true), END};
 static const ir_attr_spec attrs_xent[] = {DEF_INT("ignore_index", -1, true), END};
 /* The fused ops' semantics are in ir.h ("fused ops"). */
@@ -71,8 +70,8 @@ static const ir_attr_spec attrs_additive[] = {DEF_FLOAT("mask_value", -1e6, fals
 static const ir_attr_spec attrs_sms[] = {DEF_FLOAT("scale", 1.0, true),
                                          DEF_BOOL("causal", false, false),
                                          DEF_FLOAT("mask_value", -1e6, false), END};
-static const ir_attr_spec attrs_embed[] = {DEF_FLOAT("scale", 1.0, true), DEF_FLOAT("p", 0.0, false),
-                                           DEF_INT("key", -1, false), END};
+static const ir_attr_spec attrs_embed[] = {
+    DEF_FLOAT("scale", 1.0, true), DEF_FLOAT("p", 0.0, false), DEF_INT("key", -1, false), END};
 /* rows: the table's first dim (the gradient's operands do not hold it) */
 static const ir_attr_spec attrs_embed_grad[] = {
     DEF_FLOAT("scale", 1.0, true), DEF_FLOAT("p", 0.0, false), DEF_INT("key", -1, false),

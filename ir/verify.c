@@ -221,8 +221,8 @@ static bool check_body(const ir_graph *g, int i, ir_diag *d) {
     const ir_type *sp = red ? &b->nodes[red->in[0]]->type : &n->type;
     for (k = 0; k < n->nin; k++)
       if (!ir_loop_reaches(&g->nodes[n->in[k]]->type, sp))
-        return node_fail(g, i, d, "operand %d (%s) does not broadcast to the iteration space %s",
-                         k, ir_type_str(&g->nodes[n->in[k]]->type, x, sizeof x),
+        return node_fail(g, i, d, "operand %d (%s) does not broadcast to the iteration space %s", k,
+                         ir_type_str(&g->nodes[n->in[k]]->type, x, sizeof x),
                          ir_type_str(sp, y, sizeof y));
   }
   return true;

@@ -83,7 +83,6 @@ static const char *match(const ir_graph *g, const int *uses, const int *user, in
 
 static int top_of(const emb_match *m) { return m->drop >= 0 ? m->drop : m->add; }
 
-
 /* The body: the matched nodes with the same operand order, over args
  * (table, ids, pe); the dropout carries the pinned key. */
 static ir_graph *body_of(const ir_graph *g, const emb_match *m, ir_diag *d) {

@@ -163,8 +163,8 @@ static void check_kernels(const acase *c) {
   int64_t no = kl_tensor_numel(ref[0]);
   for (int64_t e = 0; e < no; e++) {
     double x = tc_elem(ref[0], c->dt, e), y = tc_elem(ref[2], c->dt, e);
-    cr_assert(fabs(x - y) <= 1e-5 * (1 + fabs(x)), "%s: o[%lld] %g vs %g", c->name, (long long)e,
-              x, y);
+    cr_assert(fabs(x - y) <= 1e-5 * (1 + fabs(x)), "%s: o[%lld] %g vs %g", c->name, (long long)e, x,
+              y);
   }
   for (int i = 0; i < nargs; i++)
     kl_tensor_destroy(in[i]);
