@@ -78,13 +78,16 @@ static void *param_data(kl_program *p, const ir_node *param) {
 static int blas_threads_for(const ir_graph *g, int threads) {
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
+    bool gemm = n->op == IR_OP_MATMUL || n->op == IR_OP_GEMM;
+    bool attn =
+        n->op == IR_OP_ATTENTION || n->op == IR_OP_ATTENTION_LSE || n->op == IR_OP_ATTENTION_GRAD;
+    if (!gemm && !attn) continue;
     const ir_type *a = &g->nodes[n->in[0]]->type;
     int64_t macs = 0;
-    if (n->op == IR_OP_MATMUL || n->op == IR_OP_GEMM) {
+    if (gemm) {
       int64_t k = n->attrs[0].b ? a->dims[a->rank - 2] : a->dims[a->rank - 1];
       macs = ir_type_numel(&n->type) * k;
-    } else if (n->op == IR_OP_ATTENTION || n->op == IR_OP_ATTENTION_LSE ||
-               n->op == IR_OP_ATTENTION_GRAD) {
+    } else {
       /* one head's score GEMM; the kernel itself runs BLAS on one thread
        * when it splits the heads over the pool (kern_attention.c) */
       const ir_type *k = &g->nodes[n->in[1]]->type;
