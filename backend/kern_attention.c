@@ -513,8 +513,9 @@ static void KA_SUF(heads)(void **bufs, int64_t b0, int64_t b1) {
 
 /* With at least as many heads as threads, each thread takes whole heads
  * and calls BLAS single-threaded: a head's tile GEMMs (at most Tq x KA_TILE
- * x d) are too small for OpenBLAS to split well (bench_attention: 440 ms
- * with BLAS threading each call, 260 ms split by heads). BLAS gets one
+ * x d) are too small for OpenBLAS to split well (bench_attention, heads in
+ * turn with 2 BLAS threads vs split by heads, alternating runs: 330/255,
+ * 301/265, 343/315 ms). BLAS gets one
  * thread for the call, so no BLAS thread runs inside kiln's parallel
  * region. With fewer heads than threads the heads run in turn, BLAS threads
  * itself and the row phases use the pool. */
