@@ -125,6 +125,8 @@ LLVMValueRef cg_const_table(cg_ctx *c, const char *name, LLVMTypeRef elt, LLVMVa
                             unsigned n);
 /* A compute-type constant of dt with value v (ints truncate, bool v != 0). */
 LLVMValueRef cg_const(cg_ctx *c, ir_dtype dt, double v);
+/* &base[idx] for elements of dt's storage type. */
+LLVMValueRef cg_elem_ptr(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
 /* base[idx] of dt as a compute value (bool: i8 != 0); store the reverse. */
 LLVMValueRef cg_load(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx);
 void cg_store(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);

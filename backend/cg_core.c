@@ -58,19 +58,19 @@ LLVMValueRef cg_const(cg_ctx *c, ir_dtype dt, double v) {
   return LLVMConstInt(cg_type(c, dt), (unsigned long long)i, 1);
 }
 
+LLVMValueRef cg_elem_ptr(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildGEP2(c->b, cg_type(c, dt), base, &idx, 1, "");
+}
+
 LLVMValueRef cg_load(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMTypeRef t = cg_type(c, dt);
-  LLVMValueRef p = LLVMBuildGEP2(c->b, t, base, &idx, 1, "");
-  LLVMValueRef v = LLVMBuildLoad2(c->b, t, p, "");
+  LLVMValueRef v = LLVMBuildLoad2(c->b, cg_type(c, dt), cg_elem_ptr(c, dt, base, idx), "");
   if (dt == IR_BOOL) v = LLVMBuildICmp(c->b, LLVMIntNE, v, LLVMConstInt(c->t_i8, 0, 0), "");
   return v;
 }
 
 void cg_store(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
-  LLVMTypeRef t = cg_type(c, dt);
   if (dt == IR_BOOL) v = LLVMBuildZExt(c->b, v, c->t_i8, "");
-  LLVMValueRef p = LLVMBuildGEP2(c->b, t, base, &idx, 1, "");
-  LLVMBuildStore(c->b, v, p);
+  LLVMBuildStore(c->b, v, cg_elem_ptr(c, dt, base, idx));
 }
 
 LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef type, LLVMValueRef *args,

@@ -27,10 +27,6 @@ static LLVMValueRef helper_begin(cg_ctx *c, const char *name, LLVMTypeRef ret, L
   return fn;
 }
 
-static LLVMValueRef gep(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef i) {
-  return LLVMBuildGEP2(c->b, cg_type(c, dt), base, &i, 1, "");
-}
-
 /* scores(q, k, w, s, t, lim, h): for j < lim, t[j, :] = tanh(q + k[j, :])
  * and s[j] (double) = sum_e w[e] t[j, e]. */
 static LLVMValueRef emit_scores(cg_ctx *c, ir_dtype dt, const char *name) {
@@ -42,7 +38,7 @@ static LLVMValueRef emit_scores(cg_ctx *c, ir_dtype dt, const char *name) {
   cg_loop lj, le;
   LLVMValueRef j = cg_loop_begin(c, &lj, cg_i64(c, 0), p[5]);
   LLVMValueRef row = LLVMBuildMul(c->b, j, p[6], "");
-  LLVMValueRef kr = gep(c, dt, p[1], row), tr = gep(c, dt, p[4], row);
+  LLVMValueRef kr = cg_elem_ptr(c, dt, p[1], row), tr = cg_elem_ptr(c, dt, p[4], row);
   LLVMBuildStore(c->b, cg_const(c, dt, 0), acc);
   LLVMValueRef e = cg_loop_begin(c, &le, cg_i64(c, 0), p[6]);
   LLVMValueRef x = LLVMBuildFAdd(c->b, cg_load(c, dt, p[0], e), cg_load(c, dt, kr, e), "");
@@ -68,7 +64,7 @@ static LLVMValueRef emit_grads(cg_ctx *c, ir_dtype dt, const char *name) {
   cg_loop lj, le;
   LLVMValueRef j = cg_loop_begin(c, &lj, cg_i64(c, 0), p[6]);
   LLVMValueRef row = LLVMBuildMul(c->b, j, p[7], "");
-  LLVMValueRef tr = gep(c, dt, p[0], row), kr = gep(c, dt, p[4], row);
+  LLVMValueRef tr = cg_elem_ptr(c, dt, p[0], row), kr = cg_elem_ptr(c, dt, p[4], row);
   LLVMValueRef d = cg_load(c, IR_F64, p[2], j);
   if (dt == IR_F32) d = LLVMBuildFPTrunc(c->b, d, c->t_f32, "");
   LLVMValueRef e = cg_loop_begin(c, &le, cg_i64(c, 0), p[7]);

@@ -69,13 +69,6 @@ static LLVMValueRef desc_global(cg_ctx *c, const ka_desc *a) {
   return cg_const_table(c, "kiln_attn_desc", c->t_i64, v, KA_DESC_WORDS);
 }
 
-/* &base[i] for elements of dt. */
-static LLVMValueRef elem_at(cg_ctx *c, ir_dtype dt, LLVMValueRef base, int64_t i) {
-  LLVMTypeRef et = dt == IR_F32 ? c->t_f32 : c->t_f64;
-  LLVMValueRef idx = cg_i64(c, i);
-  return LLVMBuildGEP2(c->b, et, base, &idx, 1, "");
-}
-
 static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
   ir_dtype dt = n->type.dtype;
   if (dt != IR_F32 && dt != IR_F64) {
@@ -102,8 +95,8 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
       const ir_node *o = c->g->nodes[n->in[n->nin - 2]];
       int64_t no = ir_type_numel(&c->g->nodes[n->in[n->nin - 1]]->type);
       LLVMValueRef op = cg_operand(c, &k, n->nin - 2);
-      LLVMValueRef lse =
-          ir_type_numel(&o->type) > no ? elem_at(c, dt, op, no) : LLVMConstPointerNull(c->t_ptr);
+      LLVMValueRef lse = ir_type_numel(&o->type) > no ? cg_elem_ptr(c, dt, op, cg_i64(c, no))
+                                                      : LLVMConstPointerNull(c->t_ptr);
       LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
       LLVMValueRef args[] = {desc,
@@ -120,8 +113,9 @@ static bool lower(cg_ctx *c, const ir_node *n, bool grad, ir_diag *d) {
       cg_call(c, name, c->t_void, pt, 11, args);
     } else {
       /* attention_lse writes o, then lse right after it */
-      LLVMValueRef lse = n->op == IR_OP_ATTENTION_LSE ? elem_at(c, dt, k.out, a.batch * a.tq * a.dv)
-                                                      : LLVMConstPointerNull(c->t_ptr);
+      LLVMValueRef lse = n->op == IR_OP_ATTENTION_LSE
+                             ? cg_elem_ptr(c, dt, k.out, cg_i64(c, a.batch * a.tq * a.dv))
+                             : LLVMConstPointerNull(c->t_ptr);
       LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
                           c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
       LLVMValueRef args[] = {

@@ -52,10 +52,6 @@ static void emit_batch_offsets(cg_ctx *c, const ir_type *ob, const mm_operand *a
   }
 }
 
-static LLVMValueRef elem_ptr(cg_ctx *c, ir_dtype dt, LLVMValueRef base, LLVMValueRef off) {
-  return LLVMBuildGEP2(c->b, cg_type(c, dt), base, &off, 1, "");
-}
-
 /* The static part of one GEMM call. */
 typedef struct mm_call {
   ir_dtype dt;
@@ -178,8 +174,8 @@ static bool lower_product(cg_ctx *c, const ir_node *n, bool has_c, double alpha,
     cg_loop loop;
     LLVMValueRef bi = cg_loop_begin(c, &loop, k.begin, k.end);
     LLVMValueRef co = LLVMBuildMul(c->b, bi, cg_i64(c, g.m * g.n), "");
-    LLVMValueRef cp = elem_ptr(c, dt, k.out, co);
-    LLVMValueRef ccp = has_c ? elem_ptr(c, dt, k.in[2], co) : NULL;
+    LLVMValueRef cp = cg_elem_ptr(c, dt, k.out, co);
+    LLVMValueRef ccp = has_c ? cg_elem_ptr(c, dt, k.in[2], co) : NULL;
     if (g.k == 0) {
       emit_empty_product(c, &g, cp, ccp);
     } else {
@@ -192,7 +188,7 @@ static bool lower_product(cg_ctx *c, const ir_node *n, bool has_c, double alpha,
       }
       LLVMValueRef ao, bo;
       emit_batch_offsets(c, &ob, &a, &b, bi, &ao, &bo);
-      emit_gemm(c, &g, elem_ptr(c, dt, k.in[0], ao), elem_ptr(c, dt, k.in[1], bo), cp);
+      emit_gemm(c, &g, cg_elem_ptr(c, dt, k.in[0], ao), cg_elem_ptr(c, dt, k.in[1], bo), cp);
     }
     cg_loop_end(c, &loop);
   }

@@ -104,7 +104,7 @@ CG_LOWER_FN(cg_lower_scatter_add) {
   LLVMValueRef r = cg_loop_begin(c, &zl, cg_i64(c, 0), cg_i64(c, rows));
   LLVMValueRef at =
       LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, r, cg_i64(c, row), ""), k.begin, "");
-  LLVMValueRef dst = LLVMBuildGEP2(c->b, cg_type(c, dt), k.out, &at, 1, "");
+  LLVMValueRef dst = cg_elem_ptr(c, dt, k.out, at);
   LLVMBuildMemSet(c->b, dst, LLVMConstInt(c->t_i8, 0, 0), nbytes, (unsigned)es);
   cg_loop_end(c, &zl);
 

@@ -224,6 +224,24 @@ void ir_set_returns(ir_graph *g, int n, const int *ids) {
   g->nrets = n;
 }
 
+/* Floats compare by bits: -0.0 and 0.0 are different attributes, and a
+ * NaN attribute equals itself. */
+bool ir_attr_eq(const ir_attr *a, const ir_attr *b) {
+  if (a->kind != b->kind) return false;
+  switch (a->kind) {
+  case IR_ATTR_INT: return a->i == b->i;
+  case IR_ATTR_FLOAT: return memcmp(&a->f, &b->f, sizeof a->f) == 0;
+  case IR_ATTR_BOOL: return a->b == b->b;
+  case IR_ATTR_STR: return (!a->s && !b->s) || (a->s && b->s && strcmp(a->s, b->s) == 0);
+  case IR_ATTR_DTYPE: return a->dt == b->dt;
+  case IR_ATTR_INTS:
+    return a->ints.n == b->ints.n &&
+           (a->ints.n == 0 ||
+            memcmp(a->ints.v, b->ints.v, sizeof(int64_t) * (size_t)a->ints.n) == 0);
+  }
+  return false;
+}
+
 const ir_attr *ir_node_attr(const ir_node *n, const char *name) {
   int i = ir_attr_index(n->op, name);
   return i < 0 ? NULL : &n->attrs[i];

@@ -285,6 +285,9 @@ static inline ir_node *ir_node_at(const ir_graph *g, int id) { return g->nodes[i
 ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d);
 /* Typed attribute access by schema name; NULL if op has no such attr. */
 const ir_attr *ir_node_attr(const ir_node *n, const char *name);
+/* Same kind and value; floats by bits (-0.0 differs from 0.0, NaN equals
+ * itself), strings and int lists by content. */
+bool ir_attr_eq(const ir_attr *a, const ir_attr *b);
 /* Arguments in order (nodes with op ARG); returns count, fills ids if
  * non-NULL. */
 int ir_graph_args(const ir_graph *g, int *ids);

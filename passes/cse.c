@@ -48,24 +48,6 @@ static uint64_t attr_hash(uint64_t h, const ir_attr *a) {
   return h;
 }
 
-/* Floats compare by bits: -0.0 and 0.0 are different attributes, and a
- * NaN attribute equals itself. */
-static bool attr_eq(const ir_attr *a, const ir_attr *b) {
-  if (a->kind != b->kind) return false;
-  switch (a->kind) {
-  case IR_ATTR_INT: return a->i == b->i;
-  case IR_ATTR_FLOAT: return memcmp(&a->f, &b->f, sizeof a->f) == 0;
-  case IR_ATTR_BOOL: return a->b == b->b;
-  case IR_ATTR_STR: return (!a->s && !b->s) || (a->s && b->s && strcmp(a->s, b->s) == 0);
-  case IR_ATTR_DTYPE: return a->dt == b->dt;
-  case IR_ATTR_INTS:
-    return a->ints.n == b->ints.n &&
-           (a->ints.n == 0 ||
-            memcmp(a->ints.v, b->ints.v, sizeof(int64_t) * (size_t)a->ints.n) == 0);
-  }
-  return false;
-}
-
 static size_t payload_bytes(const ir_node *n) {
   return (size_t)ir_type_numel(&n->type) * ir_dtype_size(n->type.dtype);
 }
@@ -91,7 +73,7 @@ static bool node_eq(const ir_node *a, const ir_node *b, const int *map) {
   for (int k = 0; k < a->nin; k++)
     if (map[a->in[k]] != map[b->in[k]]) return false;
   for (int i = 0; i < ir_op_get(a->op)->nattrs; i++)
-    if (!attr_eq(&a->attrs[i], &b->attrs[i])) return false;
+    if (!ir_attr_eq(&a->attrs[i], &b->attrs[i])) return false;
   if (a->op == IR_OP_CONST)
     return a->data && b->data && memcmp(a->data, b->data, payload_bytes(a)) == 0;
   return true;

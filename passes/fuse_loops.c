@@ -45,7 +45,6 @@ typedef struct grouping {
   int *head, *tail; /* per group representative */
   int *out, *size;  /* the group's output node and member count */
   int *first;       /* the group's earliest member */
-  int *assigns;     /* assign nodes before each position */
 } grouping;
 
 static bool fusible(const ir_node *n) {
@@ -126,7 +125,7 @@ static void visit(grouping *G, int i) {
     if (r < 0 || G->out[r] != p || G->users[p] != 1) continue;
     if (!fusible(G->g->nodes[p])) continue; /* the group ends in a reduction */
     if (!ir_shape_eq(&G->g->nodes[r]->type, &n->type)) continue;
-    if (G->assigns[i] != G->assigns[G->first[r]]) continue;
+    if (pass_assign_between(G->g, G->first[r], i)) continue;
     bool dup = false;
     for (int s = 0; s < ngs && !dup; s++)
       dup = gs[s] == r;
@@ -150,7 +149,7 @@ static void visit(grouping *G, int i) {
 static void visit_reduction(grouping *G, int i) {
   int p = G->g->nodes[i]->in[0], r = G->grp[p];
   if (r < 0 || G->out[r] != p || G->users[p] != 1 || !fusible(G->g->nodes[p])) return;
-  if (G->assigns[i] != G->assigns[G->first[r]]) return;
+  if (pass_assign_between(G->g, G->first[r], i)) return;
   join(G, r, i);
 }
 
@@ -299,8 +298,7 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
   const ir_graph *src = *g;
   int nn = src->nnodes;
   grouping G = {.g = src};
-  int **arrays[] = {&G.users, &G.grp,  &G.next,  &G.head,   &G.tail,
-                    &G.out,   &G.size, &G.first, &G.assigns};
+  int **arrays[] = {&G.users, &G.grp, &G.next, &G.head, &G.tail, &G.out, &G.size, &G.first};
   bool ok = true;
   for (size_t a = 0; a < sizeof arrays / sizeof *arrays; a++) {
     *arrays[a] = malloc(sizeof(int) * (size_t)(nn ? nn : 1));
@@ -309,7 +307,6 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
   if (!ok) ir_diag_set(d, "fuse-loops: out of memory");
   for (int i = 0; ok && i < nn; i++) {
     G.users[i] = 0, G.grp[i] = -1, G.next[i] = -1;
-    G.assigns[i] = i == 0 ? 0 : G.assigns[i - 1] + (src->nodes[i - 1]->op == IR_OP_ASSIGN);
   }
   for (int i = 0; ok && i < nn; i++) {
     const ir_node *n = src->nodes[i];

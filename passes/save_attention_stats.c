@@ -17,14 +17,8 @@ static bool same_call(const ir_node *an, const ir_node *gn) {
   if (gn->nin != an->nin + 2 || gn->in[gn->nin - 2] != an->id) return false;
   for (int i = 0; i < an->nin; i++)
     if (gn->in[i] != an->in[i]) return false;
-  for (int i = 0; i < ir_op_get(an->op)->nattrs; i++) {
-    const ir_attr *x = &an->attrs[i], *y = &gn->attrs[i];
-    bool eq = x->kind == y->kind && (x->kind == IR_ATTR_INT     ? x->i == y->i
-                                     : x->kind == IR_ATTR_FLOAT ? x->f == y->f
-                                     : x->kind == IR_ATTR_BOOL  ? x->b == y->b
-                                                                : false);
-    if (!eq) return false;
-  }
+  for (int i = 0; i < ir_op_get(an->op)->nattrs; i++)
+    if (!ir_attr_eq(&an->attrs[i], &gn->attrs[i])) return false;
   return true;
 }
 

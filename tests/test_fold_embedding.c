@@ -34,44 +34,6 @@ static ir_graph *fold(const ir_graph *g) {
   return c;
 }
 
-static uint64_t rng_next(uint64_t *s) {
-  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-  return *s;
-}
-
-/* One tensor per argument: floats U(-1, 1), integers in [0, V). */
-static rt_tensor **make_args(const ir_graph *g, uint64_t seed) {
-  int ids[16], n = ir_graph_args(g, ids);
-  rt_tensor **a = calloc((size_t)n + 1, sizeof *a);
-  uint64_t s = seed * 2654435761u + 1;
-  for (int i = 0; i < n; i++) {
-    a[i] = rt_tensor_create(&g->nodes[ids[i]]->type);
-    for (int64_t e = 0; e < rt_numel(a[i]); e++) {
-      uint64_t r = rng_next(&s);
-      if (ir_dtype_is_float(a[i]->type.dtype))
-        rt_set_f(a[i], e, (double)(r >> 11) / 9007199254740992.0 * 2 - 1);
-      else
-        rt_set_i(a[i], e, (int64_t)(r % V));
-    }
-  }
-  return a;
-}
-
-static void free_tensors(rt_tensor **a) {
-  for (int i = 0; a[i]; i++)
-    rt_tensor_destroy(a[i]);
-  free(a);
-}
-
-static rt_tensor **ref_run(const ir_graph *g, rt_tensor **args, bool training) {
-  rt_tensor **outs = calloc((size_t)g->nrets + 1, sizeof *outs);
-  rt_ref_opts o = {.training = training, .seed = 42, .step = 3};
-  ir_diag d = {0};
-  cr_assert(rt_ref_run(g, (const rt_tensor *const *)args, NULL, NULL, &o, outs, &d), "run: %s",
-            d.msg);
-  return outs;
-}
-
 /* A clone of g returning [loss, d loss / d arg k for k in wrt]. */
 static ir_graph *with_grads(const ir_graph *g, int nwrt, const int *wrt_args) {
   ir_diag d = {0};
@@ -128,11 +90,11 @@ Test(fold_embedding, fused_graph_matches_unfused_forward_and_gradients) {
     ir_graph *f = fold(g);
     cr_assert_eq(tc_count_op(f, IR_OP_EMBED), 1, "graph %d: no embed region", t);
     cr_assert_eq(tc_count_op(f, IR_OP_GATHER), 0, "graph %d", t);
-    rt_tensor **args = make_args(g, 5 + (uint64_t)t);
+    rt_tensor **args = tc_random_args(g, 5 + (uint64_t)t, V - 1);
     for (int training = 0; training < 2; training++) {
-      rt_tensor **a = ref_run(g, args, training), **b = ref_run(f, args, training);
+      rt_tensor **a = tc_ref_outputs(g, args, training), **b = tc_ref_outputs(f, args, training);
       expect_close(a, b, 1, 0, "forward");
-      free_tensors(a), free_tensors(b);
+      tc_free_tensors(a), tc_free_tensors(b);
     }
     /* E and pe (packed rows, sliced apart), then E alone (no slice) */
     for (int nw = 2; nw >= 1; nw--) {
@@ -140,12 +102,12 @@ Test(fold_embedding, fused_graph_matches_unfused_forward_and_gradients) {
       cr_assert_eq(tc_count_op(fg, IR_OP_EMBED_GRAD), 1, "graph %d", t);
       cr_assert_eq(tc_count_op(fg, IR_OP_SCATTER_ADD), 0, "graph %d", t);
       cr_assert_eq(tc_count_op(fg, IR_OP_SLICE), nw == 2 ? 2 : 0, "graph %d", t);
-      rt_tensor **a = ref_run(gg, args, true), **b = ref_run(fg, args, true);
+      rt_tensor **a = tc_ref_outputs(gg, args, true), **b = tc_ref_outputs(fg, args, true);
       expect_close(a, b, nw + 1, 1e-13, t ? "gpt gradients" : "transformer gradients");
-      free_tensors(a), free_tensors(b);
+      tc_free_tensors(a), tc_free_tensors(b);
       ir_graph_destroy(gg), ir_graph_destroy(fg);
     }
-    free_tensors(args);
+    tc_free_tensors(args);
     ir_graph_destroy(g), ir_graph_destroy(f);
   }
 }
@@ -198,7 +160,7 @@ static bool run_on(const ir_graph *g, kl_backend be, bool training, int threads,
 
 static void expect_jit_matches_ref(const ir_graph *g, bool training, int threads,
                                    const char *what) {
-  rt_tensor **args = make_args(g, 17);
+  rt_tensor **args = tc_random_args(g, 17, V - 1);
   kl_tensor *r = NULL, *j = NULL;
   char msg[512];
   cr_assert(run_on(g, KL_BACKEND_REF, training, 0, args, &r, msg, sizeof msg), "%s: ref: %s", what,
@@ -209,7 +171,7 @@ static void expect_jit_matches_ref(const ir_graph *g, bool training, int threads
   double err = tc_rel_err(j, r, dt), tol = dt == IR_F32 ? 2e-6 : 1e-13;
   cr_assert(err <= tol, "%s: jit vs reference error %g", what, err);
   kl_tensor_destroy(r), kl_tensor_destroy(j);
-  free_tensors(args);
+  tc_free_tensors(args);
 }
 
 Test(fold_embedding, embed_jit_matches_reference) {
@@ -269,11 +231,11 @@ Test(fold_embedding, embed_grad_jit_matches_reference) {
 
 /* sum(y) of g's output 0 on the reference. */
 static double loss_of(const ir_graph *g, rt_tensor **args) {
-  rt_tensor **o = ref_run(g, args, true);
+  rt_tensor **o = tc_ref_outputs(g, args, true);
   double s = 0;
   for (int64_t e = 0; e < rt_numel(o[0]); e++)
     s += rt_get_f(o[0], e);
-  free_tensors(o);
+  tc_free_tensors(o);
   return s;
 }
 
@@ -283,8 +245,8 @@ Test(fold_embedding, fused_gradient_matches_finite_differences) {
     ir_graph *g = tc_parse(texts[t]), *f = fold(g);
     cr_assert_eq(tc_count_op(f, IR_OP_EMBED), 1);
     ir_graph *fg = with_grads(f, 2, (int[]){0, 2});
-    rt_tensor **args = make_args(f, 23);
-    rt_tensor **an = ref_run(fg, args, true);
+    rt_tensor **args = tc_random_args(f, 23, V - 1);
+    rt_tensor **an = tc_ref_outputs(fg, args, true);
     /* the JIT's backward (f64, training: the same mask) agrees too */
     kl_tensor *jg[3] = {0};
     {
@@ -323,7 +285,7 @@ Test(fold_embedding, fused_gradient_matches_finite_differences) {
     }
     for (int i = 0; i < 3; i++)
       kl_tensor_destroy(jg[i]);
-    free_tensors(an), free_tensors(args);
+    tc_free_tensors(an), tc_free_tensors(args);
     ir_graph_destroy(fg), ir_graph_destroy(f), ir_graph_destroy(g);
   }
 }
@@ -346,7 +308,7 @@ Test(fold_embedding, out_of_range_id_is_an_error) {
   int64_t bads[] = {11, -1, 1000};
   for (int k = 0; k < 2; k++)
     for (int b = 0; b < 3; b++) {
-      rt_tensor **args = make_args(graphs[k], 3);
+      rt_tensor **args = tc_random_args(graphs[k], 3, V - 1);
       rt_set_i(args[id_arg[k]], 13, bads[b]);
       char msg[512] = "", want[128];
       kl_tensor *out = NULL;
@@ -359,7 +321,7 @@ Test(fold_embedding, out_of_range_id_is_an_error) {
       cr_assert(strstr(msg, want), "jit: %s (want %s)", msg, want);
       cr_assert(strstr(msg, k ? "embed_grad" : "embed"), "jit: %s", msg);
       kl_tensor_destroy(out);
-      free_tensors(args);
+      tc_free_tensors(args);
     }
   ir_graph_destroy(g), ir_graph_destroy(f), ir_graph_destroy(gg);
 }

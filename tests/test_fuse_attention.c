@@ -32,45 +32,6 @@ static ir_graph *fuse(const ir_graph *g, FILE *explain) {
   return c;
 }
 
-static uint64_t rng_next(uint64_t *s) {
-  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-  return *s;
-}
-
-/* One tensor per argument: floats U(-1, 1), integers in [0, int_hi]. */
-static rt_tensor **make_args(const ir_graph *g, uint64_t seed, int64_t int_hi) {
-  int ids[32], n = ir_graph_args(g, ids);
-  rt_tensor **a = calloc((size_t)n + 1, sizeof *a);
-  uint64_t s = seed * 2654435761u + 1;
-  for (int i = 0; i < n; i++) {
-    a[i] = rt_tensor_create(&g->nodes[ids[i]]->type);
-    for (int64_t e = 0; e < rt_numel(a[i]); e++) {
-      uint64_t r = rng_next(&s);
-      if (ir_dtype_is_float(a[i]->type.dtype))
-        rt_set_f(a[i], e, (double)(r >> 11) / 9007199254740992.0 * 2 - 1);
-      else
-        rt_set_i(a[i], e, (int64_t)(r % (uint64_t)(int_hi + 1)));
-    }
-  }
-  return a;
-}
-
-static void free_args(rt_tensor **a) {
-  for (int i = 0; a[i]; i++)
-    rt_tensor_destroy(a[i]);
-  free(a);
-}
-
-/* All outputs of g on the reference interpreter. */
-static rt_tensor **run(const ir_graph *g, rt_tensor **args, bool training) {
-  rt_tensor **outs = calloc((size_t)g->nrets + 1, sizeof *outs);
-  rt_ref_opts o = {.training = training, .seed = 42, .step = 3};
-  ir_diag d = {0};
-  cr_assert(rt_ref_run(g, (const rt_tensor *const *)args, NULL, NULL, &o, outs, &d), "run: %s",
-            d.msg);
-  return outs;
-}
-
 static void expect_close(rt_tensor **a, rt_tensor **b, int n, double tol, const char *what) {
   for (int r = 0; r < n; r++) {
     cr_assert_eq(rt_numel(a[r]), rt_numel(b[r]));
@@ -150,10 +111,10 @@ Test(fuse_attention, each_mask_form_fuses_and_matches) {
                  forms[f].name);
     cr_assert_eq(h->nnodes, ir_graph_args(h, NULL) + 1, "%s: leftovers", forms[f].name);
     for (int training = 0; training < 2; training++) {
-      rt_tensor **args = make_args(g, 7 + f, 4);
-      rt_tensor **a = run(g, args, training), **b = run(h, args, training);
+      rt_tensor **args = tc_random_args(g, 7 + f, 4);
+      rt_tensor **a = tc_ref_outputs(g, args, training), **b = tc_ref_outputs(h, args, training);
       expect_close(a, b, 1, 1e-12, forms[f].name);
-      free_args(a), free_args(b), free_args(args);
+      tc_free_tensors(a), tc_free_tensors(b), tc_free_tensors(args);
     }
     ir_graph_destroy(g), ir_graph_destroy(h);
   }
@@ -171,20 +132,20 @@ static rt_tensor **grads(const ir_graph *src, rt_tensor **args, bool bias, char 
     return NULL;
   }
   ir_set_returns(g, n, gr);
-  rt_tensor **outs = run(g, args, true);
+  rt_tensor **outs = tc_ref_outputs(g, args, true);
   ir_graph_destroy(g);
   return outs;
 }
 
 static void expect_same_grads(const ir_graph *g, const ir_graph *h, bool bias, const char *name,
                               char *why, bool *skipped) {
-  rt_tensor **args = make_args(g, 99, 4);
+  rt_tensor **args = tc_random_args(g, 99, 4);
   rt_tensor **a = grads(g, args, bias, why), **b = grads(h, args, bias, why);
   cr_assert(a, "unfused %s: %s", name, why);
   if (!b) *skipped = true;
   if (b) expect_close(a, b, bias ? 4 : 3, 1e-10, name);
-  free_args(a), free_args(args);
-  if (b) free_args(b);
+  tc_free_tensors(a), tc_free_tensors(args);
+  if (b) tc_free_tensors(b);
 }
 
 /* scale_mask_softmax (weights returned) differentiates through grad_sms.c:
@@ -336,10 +297,10 @@ static kl_tensor_dtype kdt(ir_dtype dt) {
 Test(fuse_attention, sms_jit_matches_reference) {
   for (size_t s = 0; s < sizeof sms_graphs / sizeof *sms_graphs; s++) {
     ir_graph *g = tc_parse(sms_graphs[s]);
-    rt_tensor **args = make_args(g, 11 + s, 5);
+    rt_tensor **args = tc_random_args(g, 11 + s, 5);
     for (int64_t e = 0; e < rt_numel(args[0]); e++) /* spread the scores */
       rt_set_f(args[0], e, rt_get_f(args[0], e) * 4);
-    rt_tensor **ref = run(g, args, false);
+    rt_tensor **ref = tc_ref_outputs(g, args, false);
     kl_compile_opts co = {.backend = KL_BACKEND_JIT, .no_cache = true, .guard_bytes = true};
     char *err = NULL;
     kl_program *p = kl_compile(g, &co, &err);
@@ -363,7 +324,7 @@ Test(fuse_attention, sms_jit_matches_reference) {
       kl_tensor_destroy(in[i]);
     kl_tensor_destroy(out);
     kl_program_destroy(p);
-    free_args(ref), free_args(args);
+    tc_free_tensors(ref), tc_free_tensors(args);
     ir_graph_destroy(g);
   }
 }
@@ -393,7 +354,7 @@ static const char *sms_fd_graphs[] = {
 Test(fuse_attention, sms_gradient_finite_differences) {
   for (size_t s = 0; s < sizeof sms_fd_graphs / sizeof *sms_fd_graphs; s++) {
     ir_graph *g = tc_parse(sms_fd_graphs[s]);
-    rt_tensor **args = make_args(g, 31 + s, 4);
+    rt_tensor **args = tc_random_args(g, 31 + s, 4);
     rt_set_i(args[1], 0, 0); /* one fully masked row or batch */
     bool bias = ir_dtype_is_float(args[1]->type.dtype);
     ir_diag d = {0};
@@ -401,23 +362,23 @@ Test(fuse_attention, sms_gradient_finite_differences) {
     int wrt[2] = {0, 1}, gr[2];
     cr_assert(pass_autodiff(gg, gg->rets[0], bias ? 2 : 1, wrt, gr, &d), "%s", d.msg);
     ir_set_returns(gg, bias ? 2 : 1, gr);
-    rt_tensor **an = run(gg, args, false);
+    rt_tensor **an = tc_ref_outputs(gg, args, false);
     for (int w = 0; w < (bias ? 2 : 1); w++) {
       for (int64_t e = 0; e < rt_numel(args[w]); e++) {
         double x0 = rt_get_f(args[w], e), h = 1e-6;
         rt_set_f(args[w], e, x0 + h);
-        rt_tensor **p = run(g, args, false);
+        rt_tensor **p = tc_ref_outputs(g, args, false);
         rt_set_f(args[w], e, x0 - h);
-        rt_tensor **m = run(g, args, false);
+        rt_tensor **m = tc_ref_outputs(g, args, false);
         rt_set_f(args[w], e, x0);
         double fd = (rt_get_f(p[0], 0) - rt_get_f(m[0], 0)) / (2 * h);
         double got = rt_get_f(an[w], e);
         cr_assert(fabs(fd - got) <= 1e-7 * (1 + fabs(fd)), "graph %zu d%s[%lld]: %.12g vs fd %.12g",
                   s, w ? "mask" : "x", (long long)e, got, fd);
-        free_args(p), free_args(m);
+        tc_free_tensors(p), tc_free_tensors(m);
       }
     }
-    free_args(an), free_args(args);
+    tc_free_tensors(an), tc_free_tensors(args);
     ir_graph_destroy(gg), ir_graph_destroy(g);
   }
 }
