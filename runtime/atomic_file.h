@@ -1,7 +1,9 @@
 /* Replacing a file atomically, for the runtime's writers (SVG figures,
- * safetensors checkpoints): the content goes to PATH.tmp.XXXXXX in the same
- * directory, is fsync'ed and renamed over PATH, so a crash or a full disk
- * never leaves a torn file. */
+ * safetensors checkpoints): the content goes to PATH.tmp.PID.XXXXXX in the
+ * same directory, is fsync'ed and renamed over PATH, so a crash or a full
+ * disk never leaves a torn file. A process killed mid-write leaves its temp
+ * file; the next write of PATH removes it (and any other of PATH's temp
+ * files whose writer pid is dead). */
 #ifndef KILN_RUNTIME_ATOMIC_FILE_H
 #define KILN_RUNTIME_ATOMIC_FILE_H
 

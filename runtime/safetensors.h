@@ -36,7 +36,7 @@ const char *rt_st_meta(const rt_safetensors *st, const char *key);
 int rt_st_count(const rt_safetensors *st);
 const char *rt_st_name(const rt_safetensors *st, int i); /* insertion order */
 
-/* Writes atomically: PATH.tmp.XXXXXX in the same directory, fsync, rename.
+/* Writes atomically: PATH.tmp.PID.XXXXXX in the same directory, fsync, rename.
  * On failure no file at path is created or changed. Tensors are written in
  * insertion order; the header is padded with spaces to a multiple of 8. */
 bool rt_st_write(const rt_safetensors *st, const char *path, ir_diag *d);

@@ -54,7 +54,7 @@ char *rt_svg_heatmap_text(const rt_svg_heatmap *h, ir_diag *d);
 bool rt_svg_plot_write(const rt_svg_plot *p, const char *path, ir_diag *d);
 bool rt_svg_heatmap_write(const rt_svg_heatmap *h, const char *path, ir_diag *d);
 
-/* Writes text to path atomically: PATH.tmp.XXXXXX in the same directory,
+/* Writes text to path atomically: PATH.tmp.PID.XXXXXX in the same directory,
  * fsync, rename. On failure path is neither created nor changed. */
 bool rt_write_file_atomic(const char *path, const char *text, size_t len, ir_diag *d);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/checkpoint.h"
@@ -356,6 +357,46 @@ Test(checkpoint, save_replaces_existing, .init = setup, .fini = teardown) {
   char names[512];
   listing(names, sizeof names);
   cr_expect_str_eq(names, "model.safetensors");
+  free_state(&s);
+}
+
+/* A pid that no process has: a child that has exited and been reaped. */
+static pid_t dead_pid(void) {
+  pid_t p = fork();
+  cr_assert_geq(p, 0);
+  if (p == 0) _exit(0);
+  cr_assert_eq(waitpid(p, NULL, 0), p);
+  return p;
+}
+
+/* A save removes the temp files that killed writers of the same file left
+ * (defect: 4 of 40 kills during saves left model.safetensors.tmp.*), and
+ * nothing else: not a live writer's (its pid is alive), not another
+ * checkpoint's, not a name that only looks similar. */
+Test(checkpoint, save_removes_dead_writers_temp_files, .init = setup, .fini = teardown) {
+  const char *leave[] = {"model.safetensors.tmp.%ld.Ab12Cd", "other.safetensors.tmp.%ld.Ab12Cd",
+                         "model.safetensors.tmp.%ld.short", "model.safetensorsX.tmp.%ld.Ab12Cd"};
+  long dead = (long)dead_pid(), live = (long)getppid();
+  char gone[2][320], kept[4][320];
+  snprintf(gone[0], sizeof gone[0], "%s/model.safetensors.tmp.%ld.Zz9xY8", dir, dead);
+  snprintf(gone[1], sizeof gone[1], "%s/model.safetensors.tmp.%ld.Qq1wE2", dir, (long)dead_pid());
+  for (int i = 0; i < 2; i++)
+    spit(gone[i], "torn", (size_t)(4 * i));
+  for (int i = 0; i < 4; i++) {
+    char name[128];
+    snprintf(name, sizeof name, leave[i], i == 0 ? live : dead);
+    snprintf(kept[i], sizeof kept[i], "%s/%s", dir, name);
+    spit(kept[i], "keep", 4);
+  }
+  state s = make_state();
+  ir_diag d = {0};
+  cr_assert(save_state(&s, &d), "%s", d.msg);
+  struct stat sb;
+  cr_expect_eq(stat(path, &sb), 0);
+  for (int i = 0; i < 2; i++)
+    cr_expect_neq(stat(gone[i], &sb), 0, "%s survived the save", gone[i]);
+  for (int i = 0; i < 4; i++)
+    cr_expect_eq(stat(kept[i], &sb), 0, "%s was removed", kept[i]);
   free_state(&s);
 }
 
