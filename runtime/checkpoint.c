@@ -295,6 +295,12 @@ const char *rt_checkpoint_name(const rt_checkpoint *ck, int i) {
 
 const char *rt_checkpoint_path(const rt_checkpoint *ck) { return ck ? ck->path : NULL; }
 
+int rt_checkpoint_meta_count(const rt_checkpoint *ck) { return ck ? ck->st->nmeta : 0; }
+
+const char *rt_checkpoint_meta_key(const rt_checkpoint *ck, int i) {
+  return ck && i >= 0 && i < ck->st->nmeta ? ck->st->meta[i].key : NULL;
+}
+
 static bool meta_number(const rt_checkpoint *ck, const char *key, uint64_t max, uint64_t *out,
                         ir_diag *d) {
   const char *v = rt_checkpoint_meta(ck, key);

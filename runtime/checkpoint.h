@@ -74,6 +74,9 @@ const char *rt_checkpoint_meta(const rt_checkpoint *ck, const char *key);
 int rt_checkpoint_count(const rt_checkpoint *ck);
 const char *rt_checkpoint_name(const rt_checkpoint *ck, int i); /* file order */
 const char *rt_checkpoint_path(const rt_checkpoint *ck);
+/* The metadata keys in file order, RT_CKPT_FORMAT included. */
+int rt_checkpoint_meta_count(const rt_checkpoint *ck);
+const char *rt_checkpoint_meta_key(const rt_checkpoint *ck, int i);
 /* Metadata key as a non-negative integer; false with "PATH: metadata 'KEY' is
  * missing" / "... is not an integer: 'TEXT'" in d. */
 bool rt_checkpoint_meta_i64(const rt_checkpoint *ck, const char *key, int64_t *out, ir_diag *d);

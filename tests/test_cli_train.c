@@ -97,6 +97,11 @@ Test(cli_train, usage_errors) {
       {"train nw-kernel --data x.txt", "--data"},
       {"train nw-kernel --batch 8", "--batch"},
       {"train nw-kernel --save m.ckpt", "checkpoints"},
+      {"train nw-kernel --save-every 2", "checkpoints"},
+      {"train gpt --save-every 2", "--save-every needs --save"},
+      {"train gpt --save g.ckpt --save-every 0", "--save-every wants an integer in [1, "},
+      {"train gpt --save g.ckpt --save-every -3", "--save-every wants an integer"},
+      {"train gpt --save g.ckpt --save-every", "needs a value"},
       {"train nw-kernel extra", "more than one model"},
       {"models --describe", "needs a value"},
   };
@@ -108,11 +113,13 @@ Test(cli_train, usage_errors) {
 }
 
 Test(cli_train, planned_models_and_failed_writes_exit_1) {
-  /* The heatmap's directory does not exist: the plot is written first, the
-   * heatmap fails, and no partial heatmap is left. */
+  /* The heatmap's directory does not exist: refused before training, so
+   * neither figure is written. */
   cr_expect_eq(kiln("train nw-kernel --set heatmap=missing/h.svg"), 1);
   cr_expect(strstr(test_err, "missing/h.svg"), "%s", test_err);
   cr_expect(!exists("missing"));
+  cr_expect(!exists("nw_kernel_fit.svg"));
+  cr_expect(!strstr(test_out, "epoch"), "%s", test_out);
   cr_expect_eq(kiln("models --describe nosuch"), 1);
 }
 
@@ -128,6 +135,7 @@ Test(cli_train, models_lists_and_describes) {
     cr_expect(strstr(test_out, keys[i]), "%s missing: %s", keys[i], test_out);
   cr_assert_eq(kiln("train --help"), 0);
   cr_expect(strstr(test_out, "usage: kiln train"), "%s", test_out);
+  cr_expect(strstr(test_out, "--save-every N") && strstr(test_out, "130 or 143"), "%s", test_out);
   cr_assert_eq(kiln("--help"), 0);
   cr_expect(strstr(test_out, "train MODEL"), "%s", test_out);
 }

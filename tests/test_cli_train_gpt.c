@@ -102,7 +102,9 @@ Test(cli_gpt, resume_continues_the_exact_run) {
   cr_expect(strstr(test_err, "batch 16"), "%s", test_err);
   cr_expect_eq(kiln("train gpt " TINY "--epochs 2 --seed 5 --set max_examples=200 --load g.ckpt"),
                1);
-  cr_expect(strstr(test_err, "other text"), "%s", test_err);
+  cr_expect(strstr(test_err, "--set max_examples=200 conflicts with the checkpoint's "
+                             "max_examples=300"),
+            "%s", test_err);
 }
 
 Test(cli_gpt, bad_settings_are_usage_errors) {

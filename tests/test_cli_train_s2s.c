@@ -198,9 +198,10 @@ Test(cli_s2s, bad_settings_and_checkpoints) {
   cr_expect(strstr(test_err, "junk.ckpt"), "%s", test_err);
   cr_expect_eq(kiln("train seq2seq-attn " TINY "--load none.ckpt"), 1);
   cr_expect(strstr(test_err, "none.ckpt"), "%s", test_err);
-  /* --save into a missing directory fails at the first save and leaves
+  /* --save into a missing directory fails before training and leaves
    * nothing behind. */
   cr_expect_eq(kiln("train seq2seq-attn " TINY "--epochs 1 --set heatmap= --save no/dir.ckpt"), 1);
   cr_expect(strstr(test_err, "no/dir.ckpt"), "%s", test_err);
   cr_expect(!test_exists("no"));
+  cr_expect(!strstr(test_out, "epoch"), "%s", test_out);
 }

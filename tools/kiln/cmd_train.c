@@ -8,13 +8,16 @@
 
 #include "tools/kiln/cli.h"
 #include "driver/kiln_train.h"
+#include "tools/kiln/out_path.h"
 #include "tools/kiln/pass_flags.h"
 #include "tools/kiln/train.h"
+#include "tools/kiln/train_signal.h"
 
 static const char usage[] =
     "usage: kiln train MODEL [--epochs N | --steps N] [--lr F] [--set KEY=VALUE[,KEY=VALUE...]]\n"
     "                  [--seed N] [--threads N] [--json]\n"
-    "                  [--data PATH] [--batch N] [--save CKPT] [--load CKPT] [pipeline flags]\n"
+    "                  [--data PATH] [--batch N] [--save CKPT] [--save-every N] [--load CKPT]\n"
+    "                  [pipeline flags]\n"
     "\n"
     "Trains a shipped model ('kiln models' lists them) on its built-in dataset.\n"
     "  --epochs N   passes over the data (default: the model's)\n"
@@ -26,6 +29,14 @@ static const char usage[] =
     "  --json       make the last line of stdout one JSON object with the results\n"
     "  --data, --batch, --save, --load: for the models that support them\n"
     "                (nw-kernel uses none of them and refuses them)\n"
+    "  --save CKPT  write a checkpoint (atomically) at each epoch's end and at the last step\n"
+    "  --save-every N  also write it every N steps (needs --save)\n"
+    "  --load CKPT  resume that run: its settings hold; a --set that disagrees is an error\n"
+    "                (free to change: --epochs, --steps, --lr, --threads and the keys that\n"
+    "                only shape the report: samples, heatmap, plot, backend, n_test,\n"
+    "                length, prompt, temperature, top_k)\n"
+    "SIGINT or SIGTERM ends the run after the current step, saving first with --save;\n"
+    "the exit status is then 130 or 143.\n"
     "Pipeline flags (they apply to the training step's compile):\n";
 
 typedef int (*trainer_fn)(const train_opts *o);
@@ -37,11 +48,20 @@ static const struct {
                 {"transformer", train_translation},
                 {"gpt", train_gpt}};
 
-const char *train_get(const train_opts *o, const char *key) {
+const char *train_given(const train_opts *o, const char *key) {
   for (int i = o->nset - 1; i >= 0; i--)
     if (!strcmp(o->set[i].key, key)) return o->set[i].value;
-  const kl_model_key *k = kl_model_key_find(o->model, key);
-  return k ? k->dflt : NULL;
+  return NULL;
+}
+
+const char *train_get(const train_opts *o, const char *key) {
+  const char *v = train_given(o, key);
+  const kl_model_key *k = v ? NULL : kl_model_key_find(o->model, key);
+  return v ? v : k ? k->dflt : NULL;
+}
+
+bool train_save_due(const train_opts *o, int64_t step) {
+  return o->save && o->save_every > 0 && step > 0 && step % o->save_every == 0;
 }
 
 static void free_opts(train_opts *o) {
@@ -50,6 +70,8 @@ static void free_opts(train_opts *o) {
     free(o->set[i].value);
   }
   o->nset = 0;
+  free(o->settings_json);
+  o->settings_json = NULL;
 }
 
 /* "K=V,K=V" appended to o->set; keys are checked once the model is known. */
@@ -78,7 +100,7 @@ static int parse_set(train_opts *o, const char *text) {
 }
 
 typedef struct raw_flags {
-  const char *model, *data, *batch, *save, *load;
+  const char *model, *data, *batch, *save, *load, *save_every;
   bool epochs, steps;
 } raw_flags;
 
@@ -117,8 +139,8 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
       continue;
     }
     const char *v = NULL;
-    static const char *const valued[] = {"epochs", "steps", "lr",   "set",  "seed", "threads",
-                                         "data",   "batch", "save", "load", NULL};
+    static const char *const valued[] = {"epochs", "steps", "lr",   "set",  "seed",       "threads",
+                                         "data",   "batch", "save", "load", "save-every", NULL};
     bool known = false;
     for (int i = 0; valued[i]; i++)
       known |= !strcmp(name, valued[i]);
@@ -134,6 +156,7 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
       o->lr = strtod(v, &end);
       if (end == v || *end || !isfinite(o->lr) || o->lr < 0)
         rc = cli_usage_error("train", "--lr wants a finite number >= 0, got '%s'", v);
+      o->lr_given = true;
     } else if (!strcmp(name, "set")) {
       rc = parse_set(o, v);
     } else if (!strcmp(name, "seed")) {
@@ -148,6 +171,8 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
       f->batch = v;
     } else if (!strcmp(name, "save")) {
       f->save = v;
+    } else if (!strcmp(name, "save-every")) {
+      f->save_every = v;
     } else {
       f->load = v;
     }
@@ -165,8 +190,10 @@ static int check_model_flags(const train_opts *o, const raw_flags *f) {
                            m->name);
   if (f->batch && m->full_batch)
     return cli_usage_error("train", "%s trains full-batch: --batch does not apply", m->name);
-  if ((f->save || f->load) && !m->takes_checkpoints)
+  if ((f->save || f->load || f->save_every) && !m->takes_checkpoints)
     return cli_usage_error("train", "%s does not support checkpoints (--save/--load) yet", m->name);
+  if (f->save_every && !f->save)
+    return cli_usage_error("train", "--save-every needs --save CKPT (where to write)");
   for (int i = 0; i < o->nset; i++)
     if (!kl_model_key_find(m, o->set[i].key))
       return cli_usage_error("train", "%s has no setting '%s' (see 'kiln models --describe %s')",
@@ -192,6 +219,18 @@ int cmd_train(int argc, char **argv) {
     rc = parse_u64_flag("batch", f.batch, 1, 65536, &u);
     o.batch = (int64_t)u;
   }
+  if (rc == CLI_OK && f.save_every) {
+    unsigned long long u;
+    rc = parse_u64_flag("save-every", f.save_every, 1, 1000000000, &u);
+    o.save_every = (int64_t)u;
+  }
+  /* Before any work: a checkpoint that cannot be written would cost the
+   * whole run. */
+  if (rc == CLI_OK && f.save) rc = cli_check_output("train", "--save", f.save);
+  o.load = f.load;
+  if (rc == CLI_OK && f.load) rc = train_settings_resume(&o);
+  if (rc == CLI_OK && o.model->takes_checkpoints && !(o.settings_json = train_settings_json(&o)))
+    rc = cli_error("train", "out of memory");
   if (rc == CLI_OK) {
     o.data = f.data;
     o.save = f.save;
@@ -202,7 +241,9 @@ int cmd_train(int argc, char **argv) {
     trainer_fn fn = NULL;
     for (size_t i = 0; i < sizeof trainers / sizeof trainers[0]; i++)
       if (!strcmp(trainers[i].model, o.model->name)) fn = trainers[i].fn;
+    train_signal_install();
     rc = fn ? fn(&o) : cli_error("train", "no trainer for model '%s'", o.model->name);
+    train_signal_restore();
   }
   free_opts(&o);
   return rc < 0 ? CLI_OK : rc;

@@ -9,6 +9,7 @@
 
 #include "models/models.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/out_path.h"
 #include "tools/kiln/s2s_data.h"
 
 int cmd_translate(int argc, char **argv);
@@ -103,15 +104,22 @@ typedef struct tr_result {
   float *attn; /* [max_len, heads, Ts] */
 } tr_result;
 
-static int translate_one(const tr_opts *o, const s2s_meta *m, s2s_decoder *dec, const char *s,
-                         int64_t max_len, tr_result *r) {
+/* Sentence s as the source row of r (its tokens kept for the heatmap). */
+static int encode_source(const s2s_meta *m, const char *s, tr_result *r) {
   ir_diag d = {0};
+  rt_toklist_free(&r->src);
   char *pre = rt_text_preprocess(s, strlen(s));
   if (!pre) return cli_error("translate", "out of memory");
   bool ok = s2s_tokenize(m, pre, &r->src, &d) &&
             rt_vocab_build_array(m->src, &r->src, 1, m->cfg.src_steps, r->ids, &r->valid, &d);
   free(pre);
-  if (!ok) return cli_error("translate", "'%s': %s", s, d.msg);
+  return ok ? CLI_OK : cli_error("translate", "'%s': %s", s, d.msg);
+}
+
+static int translate_one(const tr_opts *o, const s2s_meta *m, s2s_decoder *dec, const char *s,
+                         int64_t max_len, tr_result *r) {
+  int rc = encode_source(m, s, r);
+  if (rc != CLI_OK) return rc;
   const char *e = o->beam > 1
                       ? s2s_beam(dec, r->ids, r->valid, max_len, r->out, &r->out_len, r->attn)
                       : s2s_greedy(dec, r->ids, &r->valid, max_len, r->out, &r->out_len, r->attn);
@@ -141,18 +149,11 @@ static int run(const tr_opts *o) {
   cfg.dtype = KL_F32;
   kl_compile_opts co = {.backend = o->backend, .threads = o->threads};
   char *err = NULL;
-  int rc = CLI_OK;
-  s2s_decoder *dec = s2s_decoder_create(&cfg, &co, &err);
-  if (!dec) rc = cli_error("translate", "%s", err ? err : "out of memory");
-  free(err);
-  for (int i = 0; !rc && i < 2; i++)
-    if (!s2s_ckpt_apply(ck, s2s_decoder_program(dec, i), true, &d))
-      rc = cli_error("translate", "%s", d.msg);
-  rt_checkpoint_destroy(ck);
   int64_t max_len = cfg.tgt_steps, ts = cfg.src_steps;
   /* res[0] keeps the first sentence for the heatmap; res[1] is reused. */
   tr_result res[2];
   memset(res, 0, sizeof res);
+  int rc = CLI_OK;
   for (int i = 0; i < 2; i++) {
     res[i].ids = malloc((size_t)ts * sizeof *res[i].ids);
     res[i].out = malloc((size_t)max_len * sizeof *res[i].out);
@@ -160,11 +161,19 @@ static int run(const tr_opts *o) {
     if (!rc && (!res[i].ids || !res[i].out || !res[i].attn))
       rc = cli_error("translate", "out of memory");
   }
-  for (int i = 0; !rc && i < o->nsent; i++) {
-    tr_result *r = &res[i > 0];
-    rt_toklist_free(&r->src);
-    rc = translate_one(o, &m, dec, o->sent[i], max_len, r);
-  }
+  /* The figure's path before the decoder is compiled and the first line
+   * printed. (Sentences need no such check: any text tokenizes, unknown
+   * tokens becoming <unk>.) */
+  if (!rc && o->heatmap) rc = cli_check_output("translate", "--heatmap", o->heatmap);
+  s2s_decoder *dec = rc ? NULL : s2s_decoder_create(&cfg, &co, &err);
+  if (!rc && !dec) rc = cli_error("translate", "%s", err ? err : "out of memory");
+  free(err);
+  for (int i = 0; !rc && i < 2; i++)
+    if (!s2s_ckpt_apply(ck, s2s_decoder_program(dec, i), true, &d))
+      rc = cli_error("translate", "%s", d.msg);
+  rt_checkpoint_destroy(ck);
+  for (int i = 0; !rc && i < o->nsent; i++)
+    rc = translate_one(o, &m, dec, o->sent[i], max_len, &res[i > 0]);
   /* Written last, so a failed sentence leaves no figure behind. */
   ir_diag hd = {0};
   if (!rc && o->heatmap &&

@@ -18,9 +18,10 @@
 /* ---- a run's settings ---------------------------------------------------- */
 
 typedef struct s2s_meta {
-  tm_config cfg;       /* which model and its settings; cfg.batch is the training batch */
-  bool char_tokens;    /* true: one token per character (the date task); false: d2l's words */
-  rt_vocab *src, *tgt; /* owned */
+  tm_config cfg;        /* which model and its settings; cfg.batch is the training batch */
+  bool char_tokens;     /* true: one token per character (the date task); false: d2l's words */
+  rt_vocab *src, *tgt;  /* owned */
+  const char *settings; /* borrowed: the run's recorded --set values (train.h), or NULL */
 } s2s_meta;
 
 void s2s_meta_free(s2s_meta *m);
@@ -38,13 +39,16 @@ bool s2s_tokenize(const s2s_meta *m, const char *s, rt_toklist *out, ir_diag *d)
  *                      "tokens":"char"|"word"} and "embed" (seq2seq-attn) or
  *                      "heads", "ffn", "pre_ln", "tie_output" (transformer)
  *   "src_vocab", "tgt_vocab"  JSON arrays of the tokens in id order
+ *   "settings"                m->settings when not NULL (TRAIN_CKPT_SETTINGS)
  * Tensors: every parameter of the training program (weights and the
  * optimizer's "<name>@m", "@v" state) under its own name. */
 bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint64_t seed,
                    int64_t data_position, ir_diag *d);
 /* Opens path and fills *m (model, config, tokenizer, vocabularies) from
- * its metadata; refuses a checkpoint of anything but a translation model.
- * Owned result, NULL with d set. */
+ * its metadata; refuses a checkpoint of anything but a translation model,
+ * and one that fails ckpt_program_check against the config's training
+ * graph (the exact tensor set, finite weights, the optimizer), so train
+ * and translate accept the same files. Owned result, NULL with d set. */
 rt_checkpoint *s2s_ckpt_open(const char *path, s2s_meta *m, ir_diag *d);
 /* Copies the checkpoint's tensors into the parameters of p. weights_only:
  * optimizer state (names with '@') is skipped on both sides and extra

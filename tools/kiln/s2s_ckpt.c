@@ -11,6 +11,7 @@
 #include "backend/tensor_bridge.h"
 #include "tools/kiln/ckpt_program.h"
 #include "tools/kiln/s2s.h"
+#include "tools/kiln/train.h"
 
 void s2s_meta_free(s2s_meta *m) {
   if (!m) return;
@@ -44,9 +45,12 @@ bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint6
   if (!ok) {
     ir_diag_set(d, "%s: out of memory", path);
   } else {
-    rt_ckpt_meta extra[] = {{RT_CKPT_CONFIG, cfg}, {"src_vocab", sv}, {"tgt_vocab", tv}};
-    ok =
-        ckpt_program_save(path, train, tm_arch_name(m->cfg.arch), seed, data_position, extra, 3, d);
+    rt_ckpt_meta extra[] = {{RT_CKPT_CONFIG, cfg},
+                            {"src_vocab", sv},
+                            {"tgt_vocab", tv},
+                            {TRAIN_CKPT_SETTINGS, m->settings}};
+    ok = ckpt_program_save(path, train, tm_arch_name(m->cfg.arch), seed, data_position, extra,
+                           m->settings ? 4 : 3, d);
   }
   free(cfg);
   free(sv);
@@ -93,11 +97,19 @@ rt_checkpoint *s2s_ckpt_open(const char *path, s2s_meta *m, ir_diag *d) {
                              &m->char_tokens, d) &&
              (m->src = vocab_from_json(ck, "src_vocab", d)) &&
              (m->tgt = vocab_from_json(ck, "tgt_vocab", d))) {
-    if (rt_vocab_size(m->src) == m->cfg.src_vocab && rt_vocab_size(m->tgt) == m->cfg.tgt_vocab)
-      return ck;
-    ir_diag_set(d, "%s: the vocabularies (%lld, %lld tokens) disagree with the config (%lld, %lld)",
-                path, (long long)rt_vocab_size(m->src), (long long)rt_vocab_size(m->tgt),
-                (long long)m->cfg.src_vocab, (long long)m->cfg.tgt_vocab);
+    if (rt_vocab_size(m->src) != m->cfg.src_vocab || rt_vocab_size(m->tgt) != m->cfg.tgt_vocab) {
+      ir_diag_set(d,
+                  "%s: the vocabularies (%lld, %lld tokens) disagree with the config (%lld, %lld)",
+                  path, (long long)rt_vocab_size(m->src), (long long)rt_vocab_size(m->tgt),
+                  (long long)m->cfg.src_vocab, (long long)m->cfg.tgt_vocab);
+    } else {
+      tm_train t = tm_build_train(&m->cfg);
+      bool ok = t.g && !kl_graph_error(t.g) && ckpt_program_check(ck, t.g, t.loss, d);
+      if (!t.g || kl_graph_error(t.g))
+        ir_diag_set(d, "%s: %s", path, t.g ? kl_graph_error(t.g) : "out of memory");
+      kl_graph_destroy(t.g);
+      if (ok) return ck;
+    }
   }
   s2s_meta_free(m);
   rt_checkpoint_destroy(ck);

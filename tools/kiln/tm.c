@@ -85,6 +85,22 @@ const char *tm_check(const tm_config *c) {
   return s2s_config_check(&s);
 }
 
+const char *tm_config_differs(const tm_config *a, const tm_config *b) {
+  bool tf = a->arch == TM_TRANSFORMER;
+  if (a->arch != b->arch) return "the model";
+  if (a->hidden != b->hidden) return "hidden";
+  if (a->layers != b->layers) return "layers";
+  if (!tf && a->embed != b->embed) return "embed";
+  if (tf && a->heads != b->heads) return "heads";
+  if (tf && a->ffn != b->ffn) return "ffn";
+  if (tf && a->pre_ln != b->pre_ln) return "norm";
+  if (tf && a->tie_output != b->tie_output) return "tie_output";
+  if (a->dropout != b->dropout) return "dropout";
+  if (a->src_steps != b->src_steps) return "num_steps";
+  if (a->tgt_steps != b->tgt_steps) return "tgt_steps";
+  return a->batch != b->batch ? "batch" : NULL;
+}
+
 tm_train tm_build_train(const tm_config *c) {
   if (c->arch == TM_TRANSFORMER) {
     tf_config t = tm_to_tf(c);
@@ -168,6 +184,26 @@ char *tm_config_json(const tm_config *c, const char *tokens) {
   return s;
 }
 
+/* A key of o that tm_config_json does not write for a, else NULL. */
+static const char *unknown_key(json_t *o, tm_arch a) {
+  static const char *const common[] = {"hidden",    "layers",    "batch",     "src_steps",
+                                       "tgt_steps", "src_vocab", "tgt_vocab", "dropout",
+                                       "tokens",    NULL};
+  static const char *const s2s[] = {"embed", NULL}, *const tf[] = {"heads", "ffn", "pre_ln",
+                                                                   "tie_output", NULL};
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    bool known = false;
+    for (const char *const *k = common; *k && !known; k++)
+      known = !strcmp(*k, key);
+    for (const char *const *k = a == TM_TRANSFORMER ? tf : s2s; *k && !known; k++)
+      known = !strcmp(*k, key);
+    if (!known) return key;
+  }
+  return NULL;
+}
+
 bool tm_config_parse(tm_arch a, const char *text, const char *path, tm_config *c, bool *char_tokens,
                      ir_diag *d) {
   json_t *o = text ? json_loads(text, 0, NULL) : NULL;
@@ -203,9 +239,13 @@ bool tm_config_parse(tm_arch a, const char *text, const char *path, tm_config *c
     ok = *char_tokens || !strcmp(tok, "word");
   }
   const char *why = ok ? tm_check(c) : NULL;
-  if (!ok || why)
+  const char *extra = ok && !why ? unknown_key(o, a) : NULL;
+  if (extra)
+    ir_diag_set(d, "%s: metadata '%s' has '%.64s', which a %s config does not", path,
+                RT_CKPT_CONFIG, extra, tm_arch_name(a));
+  else if (!ok || why)
     ir_diag_set(d, "%s: metadata '%s' is not a %s config%s%s", path, RT_CKPT_CONFIG,
                 tm_arch_name(a), why ? ": " : "", why ? why : "");
   json_decref(o);
-  return ok && !why;
+  return ok && !why && !extra;
 }

@@ -43,6 +43,10 @@ tf_config tm_to_tf(const tm_config *c);
 
 /* NULL when c is usable, else a static message naming the field. */
 const char *tm_check(const tm_config *c);
+/* The first model setting (by its --set name) in which a and b differ,
+ * NULL when they describe the same model; the vocabularies, which come
+ * from the data, and the dtype are not compared. */
+const char *tm_config_differs(const tm_config *a, const tm_config *b);
 
 /* The training graph (both models share its arguments: src, src_len,
  * dec_in, tgt, tgt_len; outputs: loss then attn). NULL g when out of

@@ -259,9 +259,34 @@ static bool find_line_starts(gpt_text *t, int64_t block, ir_diag *d) {
   return true;
 }
 
+/* The samples' prompt must be in the text's vocabulary; checked before
+ * training so the run does not fail at its end. The default ("\n") falls
+ * back to the text's first character when the text has no newline; a
+ * prompt the user gave is an error. */
+static int check_prompt(const train_opts *o, gpt_run *r) {
+  int64_t cap = (int64_t)strlen(r->set.prompt), n = 0;
+  int32_t *ids = malloc((size_t)cap * sizeof *ids);
+  if (!ids) return cli_error("train", "out of memory");
+  bool ok = gpt_text_encode(&r->text, r->set.prompt, ids, cap, &n);
+  free(ids);
+  if (ok) return CLI_OK;
+  if (train_given(o, "prompt"))
+    return cli_error("train", "prompt: '%s' holds a character that is not in %s", r->set.prompt,
+                     o->data ? o->data : "the text");
+  char *first = gpt_text_decode(&r->text, r->text.ids, 1);
+  if (!first) return cli_error("train", "out of memory");
+  printf("prompt: %s has no newline; samples start from its first character '%s' "
+         "(--set prompt=... to choose)\n",
+         o->data ? o->data : "the text", first);
+  free(r->set.prompt);
+  r->set.prompt = first;
+  return CLI_OK;
+}
+
 int train_gpt(const train_opts *o) {
   gpt_run r = {0};
   int rc = read_settings(o, &r.set);
+  r.set.settings = o->settings_json;
   ir_diag d = {0};
   gpt_text *t = &r.text;
   if (rc == CLI_OK && !(o->data ? file_text(o->data, t, &d) : dates_text(o, &r.set, t, &d)))
@@ -278,6 +303,7 @@ int train_gpt(const train_opts *o) {
                    (long long)T, (long long)T + 1);
   r.set.cfg.vocab = t->vocab;
   if (rc == CLI_OK && !o->data && !find_line_starts(t, T, &d)) rc = cli_error("train", "%s", d.msg);
+  if (rc == CLI_OK && r.set.samples > 0) rc = check_prompt(o, &r);
   rt_checkpoint *ck = NULL;
   if (rc == CLI_OK && o->load && !(ck = gpt_ckpt_open(o->load, &r, o->seed, &d)))
     rc = cli_error("train", "%s", d.msg);

@@ -15,7 +15,8 @@ typedef struct gpt_settings {
   gpt_config cfg; /* cfg.vocab is set from the data */
   int64_t max_examples, n_test, samples, length, top_k;
   double clip, temperature;
-  char *prompt; /* owned, with \n, \t and \\ unescaped */
+  char *prompt;         /* owned, with \n, \t and \\ unescaped */
+  const char *settings; /* borrowed: the run's recorded --set values (train.h) */
   kl_backend backend;
 } gpt_settings;
 
@@ -73,7 +74,8 @@ int gpt_evaluate(const train_opts *o, gpt_run *r);
  *   RT_CKPT_MODEL "gpt", RT_CKPT_STEP, RT_CKPT_SEED, RT_CKPT_OPTIMIZER "adam",
  *   RT_CKPT_DATA_POS  the step: batch windows are drawn per step from the seed
  *   RT_CKPT_CONFIG    {"vocab","block","embed","heads","layers","dropout","batch","n_chars"}
- *   "vocab"           JSON array of the characters in id order. */
+ *   "vocab"           JSON array of the characters in id order
+ *   TRAIN_CKPT_SETTINGS  r->set.settings, when not NULL. */
 bool gpt_ckpt_save(const char *path, const gpt_run *r, kl_program *train, uint64_t seed,
                    ir_diag *d);
 /* Opens path, checks it is a gpt checkpoint of this run (seed, batch, block,

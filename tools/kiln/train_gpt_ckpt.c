@@ -47,8 +47,10 @@ bool gpt_ckpt_save(const char *path, const gpt_run *r, kl_program *train, uint64
   } else {
     /* The data position is the step: batches are drawn from the RNG
      * stream, one per step. */
-    rt_ckpt_meta extra[] = {{RT_CKPT_CONFIG, cfg}, {"vocab", voc}};
-    ok = ckpt_program_save(path, train, "gpt", seed, (int64_t)kl_program_step(train), extra, 2, d);
+    rt_ckpt_meta extra[] = {
+        {RT_CKPT_CONFIG, cfg}, {"vocab", voc}, {TRAIN_CKPT_SETTINGS, r->set.settings}};
+    ok = ckpt_program_save(path, train, "gpt", seed, (int64_t)kl_program_step(train), extra,
+                           r->set.settings ? 3 : 2, d);
   }
   free(cfg);
   free(voc);
@@ -76,18 +78,34 @@ static bool check_config(const rt_checkpoint *ck, gpt_run *r, ir_diag *d) {
             get_int(o, "layers", &c.layers) && get_int(o, "batch", &c.batch) &&
             get_int(o, "n_chars", &n_chars) && json_is_number(json_object_get(o, "dropout"));
   if (ok) c.dropout = json_number_value(json_object_get(o, "dropout"));
+  /* Exactly config_json's eight keys: all were found, so more is extra. */
+  bool extra = ok && json_object_size(o) != 8;
   json_decref(o);
   const char *why = ok ? gpt_config_check(&c) : NULL;
   char *mine = vocab_json(&r->text);
-  if (!ok || why) {
+  if (!ok || why || extra) {
     ir_diag_set(d, "%s: metadata '%s' is not a gpt config%s%s", path, RT_CKPT_CONFIG,
-                why ? ": " : "", why ? why : "");
+                why || extra ? ": " : "",
+                why     ? why
+                : extra ? "keys besides vocab, block, embed, heads, layers, dropout, batch, n_chars"
+                        : "");
     ok = false;
   } else if (c.batch != r->set.cfg.batch || c.block != r->set.cfg.block) {
     ir_diag_set(d, "%s: saved with batch %lld, block %lld; give the same settings to resume", path,
                 (long long)c.batch, (long long)c.block);
     ok = false;
-  } else if (n_chars != r->text.n || !voc || !mine || strcmp(voc, mine)) {
+  } else if (c.layers != r->set.cfg.layers || c.heads != r->set.cfg.heads ||
+             c.embed != r->set.cfg.embed || c.dropout != r->set.cfg.dropout) {
+    /* The run's settings include the checkpoint's record
+     * (train_settings_resume): the record and the config disagree. */
+    ir_diag_set(d,
+                "%s: metadata '%s' (layers %lld, heads %lld, embed %lld, dropout %g) and '%s' "
+                "disagree",
+                path, RT_CKPT_CONFIG, (long long)c.layers, (long long)c.heads, (long long)c.embed,
+                c.dropout, TRAIN_CKPT_SETTINGS);
+    ok = false;
+  } else if (n_chars != r->text.n || c.vocab != r->text.vocab || !voc || !mine ||
+             strcmp(voc, mine)) {
     ir_diag_set(d,
                 "%s: trained on other text (%lld characters); resume with the same data, seed "
                 "and max_examples",
@@ -116,6 +134,22 @@ rt_checkpoint *gpt_ckpt_open(const char *path, gpt_run *r, uint64_t run_seed, ir
     ok = false;
   }
   ok = ok && check_config(ck, r, d);
+  if (ok) {
+    gpt_train t = gpt_build_train(&r->set.cfg);
+    ok = t.g && !kl_graph_error(t.g) && ckpt_program_check(ck, t.g, t.loss, d);
+    if (!t.g || kl_graph_error(t.g))
+      ir_diag_set(d, "%s: %s", path, t.g ? kl_graph_error(t.g) : "out of memory");
+    kl_graph_destroy(t.g);
+  }
+  /* The windows of a step are drawn from the seed and the step alone, so
+   * the data position is the step (gpt_ckpt_save). */
+  int64_t step = 0, pos = 0;
+  if (ok && rt_checkpoint_meta_i64(ck, RT_CKPT_STEP, &step, d) &&
+      rt_checkpoint_meta_i64(ck, RT_CKPT_DATA_POS, &pos, d) && pos != step) {
+    ir_diag_set(d, "%s: metadata '%s' is %lld, but gpt's data position is its step (%lld)", path,
+                RT_CKPT_DATA_POS, (long long)pos, (long long)step);
+    ok = false;
+  }
   if (ok) return ck;
   rt_checkpoint_destroy(ck);
   return NULL;

@@ -1,7 +1,8 @@
 /* The training loop of `kiln train gpt`: nanoGPT's get_batch (random
  * windows of block + 1 characters) with one Adam step per batch, compiled
  * with clipping into one program; the progress line, per-epoch lines with
- * the validation loss, and checkpoints at every epoch's end. An epoch is
+ * the validation loss, and checkpoints at every epoch's end, every
+ * --save-every steps and when SIGINT/SIGTERM stops the run. An epoch is
  * floor(n_train / (batch * block)) steps. */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "tools/kiln/progress.h"
 #include "tools/kiln/s2s.h"
 #include "tools/kiln/train_gpt.h"
+#include "tools/kiln/train_signal.h"
 
 /* Row `row` of step `step` starts at a uniform position of the training
  * text, drawn from Philox keyed by the seed, so the data of any step is
@@ -114,6 +116,15 @@ const char *gpt_val_loss(gpt_run *r, double *loss) {
   return err;
 }
 
+static int save_if(const train_opts *o, gpt_run *r, cli_progress *pg, bool due) {
+  ir_diag d = {0};
+  if (!due) return CLI_OK;
+  cli_progress_clear(pg);
+  if (!gpt_ckpt_save(o->save, r, kl_train_step_program(r->step), o->seed, &d))
+    return cli_error("train", "%s", d.msg);
+  return CLI_OK;
+}
+
 static int train_loop(const train_opts *o, gpt_run *r) {
   kl_program *p = kl_train_step_program(r->step);
   const gpt_config *c = &r->set.cfg;
@@ -153,7 +164,12 @@ static int train_loop(const train_opts *o, gpt_run *r) {
     int64_t now = (int64_t)kl_program_step(p);
     cli_progress_show(&pg, now, loss);
     bool epoch_end = now % per_epoch == 0;
-    if (!epoch_end && now < last) continue;
+    int sig = train_signal_pending();
+    if (!epoch_end && now < last) {
+      rc = save_if(o, r, &pg, train_save_due(o, now) || (sig && o->save));
+      if (rc == CLI_OK && sig) rc = train_signal_exit(sig, now, o->save);
+      continue;
+    }
     double secs = (cli_now_ms() - ep_t0) / 1000;
     r->final_loss = ep_loss / (double)ep_steps;
     if (r->nepochs < GPT_MAX_EPOCH_LOG) r->epoch_losses[r->nepochs] = r->final_loss;
@@ -168,8 +184,8 @@ static int train_loop(const train_opts *o, gpt_run *r) {
            r->val_loss, secs > 0 ? (double)(ep_steps * tokens) / secs : 0, secs,
            epoch_end ? "" : " (partial)");
     fflush(stdout);
-    ir_diag d = {0};
-    if (o->save && !gpt_ckpt_save(o->save, r, p, o->seed, &d)) rc = cli_error("train", "%s", d.msg);
+    rc = save_if(o, r, &pg, o->save != NULL);
+    if (rc == CLI_OK && sig) rc = train_signal_exit(sig, now, o->save);
     ep_loss = 0, ep_steps = 0, ep_t0 = cli_now_ms();
   }
   cli_progress_clear(&pg);

@@ -14,7 +14,9 @@
 #include "runtime/svg.h"
 #include "runtime/synth_nw.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/out_path.h"
 #include "tools/kiln/train.h"
+#include "tools/kiln/train_signal.h"
 
 typedef struct nw_settings {
   const char *plot, *heatmap;
@@ -48,7 +50,8 @@ static int read_settings(const train_opts *o, nw_settings *s) {
     return cli_usage_error("train", "backend wants jit or ref, got '%s'", b);
   }
   if (!*s->plot || !*s->heatmap) return cli_usage_error("train", "plot and heatmap want a path");
-  return CLI_OK;
+  int rc = cli_check_output("train", "plot", s->plot);
+  return rc == CLI_OK ? cli_check_output("train", "heatmap", s->heatmap) : rc;
 }
 
 /* d2l's nn.Parameter(torch.rand((1,))): U[0, 1) from its own Philox stream
@@ -159,6 +162,8 @@ static int train(nw_run *r, const train_opts *o, const nw_settings *s) {
     /* d2l's line, loss before the step's update. */
     printf("epoch %lld, loss %.6f\n", (long long)e + 1, r->losses[e]);
     fflush(stdout);
+    int sig = train_signal_pending();
+    if (sig) return train_signal_exit(sig, e + 1, NULL);
   }
   kl_tensor *w = NULL;
   const char *msg = kl_program_get_param(kl_train_step_program(r->step), NW_PARAM_W, &w);

@@ -13,6 +13,7 @@
 #include "driver/kiln_train.h"
 #include "runtime/synth_dates.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/out_path.h"
 #include "tools/kiln/s2s_data.h"
 #include "tools/kiln/train.h"
 #include "tools/kiln/train_s2s.h"
@@ -75,6 +76,10 @@ static int read_settings(const train_opts *o, s2s_settings *s) {
     return cli_usage_error("train", "backend wants jit or ref, got '%s'", v);
   s->backend = !strcmp(v, "jit") ? KL_BACKEND_JIT : KL_BACKEND_REF;
   s->heatmap = train_get(o, "heatmap");
+  if (*s->heatmap) {
+    int rc = cli_check_output("train", "heatmap", s->heatmap);
+    if (rc != CLI_OK) return rc;
+  }
   if (c->arch == TM_TRANSFORMER) {
     v = train_get(o, "norm");
     if (strcmp(v, "post") && strcmp(v, "pre"))
@@ -132,11 +137,20 @@ static rt_checkpoint *open_resume(const train_opts *o, s2s_settings *s, ir_diag 
                 (long long)m.cfg.tgt_steps, m.char_tokens ? "char" : "word");
     ok = false;
   }
+  /* The run's settings include the checkpoint's record (train_settings_resume),
+   * so a difference here is a checkpoint whose record and config disagree. */
+  const char *field = ok ? tm_config_differs(&m.cfg, &s->meta.cfg) : NULL;
+  if (field) {
+    ir_diag_set(d, "%s: metadata '%s' and '%s' disagree on %s", o->load, RT_CKPT_CONFIG,
+                TRAIN_CKPT_SETTINGS, field);
+    ok = false;
+  }
   if (!ok) {
     s2s_meta_free(&m);
     rt_checkpoint_destroy(ck);
     return NULL;
   }
+  m.settings = o->settings_json;
   s->meta = m;
   return ck;
 }
@@ -147,6 +161,7 @@ int train_translation(const train_opts *o) {
   if (rc != CLI_OK) return rc;
   ir_diag d = {0};
   rt_checkpoint *ck = NULL;
+  r.set.meta.settings = o->settings_json;
   bool ok = !o->load || (ck = open_resume(o, &r.set, &d));
   ok = ok && load_pairs(o, &r.set, &r.pairs, &d);
   if (ok) {

@@ -1,7 +1,8 @@
 /* The training loop of `kiln train seq2seq-attn` and `transformer`: compile the step, resume
  * from a checkpoint, feed shuffled mini-batches, report progress (a live
  * line on a terminal, plain lines otherwise) and per-epoch summaries, and
- * save checkpoints at every epoch's end. */
+ * save checkpoints at every epoch's end, every --save-every steps and when
+ * SIGINT/SIGTERM stops the run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "tools/kiln/cli.h"
 #include "tools/kiln/progress.h"
 #include "tools/kiln/train_s2s.h"
+#include "tools/kiln/train_signal.h"
 
 /* Input tensors of the training graph, allocated once and refilled. */
 typedef struct batch_in {
@@ -62,12 +64,40 @@ static int compile_step(const train_opts *o, s2s_run *r) {
   return CLI_OK;
 }
 
-/* Weights, optimizer state, step counter and data position from ck. */
-static bool resume(const rt_checkpoint *ck, kl_program *p, rt_data_order *ord, ir_diag *d) {
-  int64_t step, pos;
-  if (!s2s_ckpt_apply(ck, p, false, d) || !rt_checkpoint_meta_i64(ck, RT_CKPT_STEP, &step, d) ||
+/* Where the data order stands after `step` steps from the start: an epoch
+ * is ceil(n / batch) steps, its last batch takes what is left, and a
+ * position is epoch * n + index. false when that does not fit in 64 bits. */
+static bool position_after(int64_t step, int64_t n, int64_t batch, int64_t *pos) {
+  int64_t per_epoch = (n + batch - 1) / batch;
+  if (step == 0) return *pos = 0, true;
+  int64_t e = (step - 1) / per_epoch, in = step - e * per_epoch; /* 1..per_epoch */
+  int64_t at = in * batch < n ? in * batch : n;
+  return !__builtin_mul_overflow(e, n, pos) && !__builtin_add_overflow(*pos, at, pos);
+}
+
+/* Weights, optimizer state, step counter and data position from ck; the
+ * position must be the one its step implies for this data and batch. */
+static bool resume(const rt_checkpoint *ck, kl_program *p, rt_data_order *ord, int64_t batch,
+                   ir_diag *d) {
+  int64_t step, pos, want;
+  const char *path = rt_checkpoint_path(ck);
+  if (!rt_checkpoint_meta_i64(ck, RT_CKPT_STEP, &step, d) ||
       !rt_checkpoint_meta_i64(ck, RT_CKPT_DATA_POS, &pos, d))
     return false;
+  if (!position_after(step, ord->n, batch, &want)) {
+    ir_diag_set(d, "%s: metadata '%s' is %lld: out of range for %lld pairs in batches of %lld",
+                path, RT_CKPT_STEP, (long long)step, (long long)ord->n, (long long)batch);
+    return false;
+  }
+  if (pos != want) {
+    ir_diag_set(d,
+                "%s: metadata '%s' is %lld, but step %lld over %lld pairs in batches of %lld is "
+                "at %lld",
+                path, RT_CKPT_DATA_POS, (long long)pos, (long long)step, (long long)ord->n,
+                (long long)batch, (long long)want);
+    return false;
+  }
+  if (!s2s_ckpt_apply(ck, p, false, d)) return false;
   kl_program_set_step(p, (uint64_t)step);
   return rt_order_seek(ord, (rt_data_pos){pos / ord->n, pos % ord->n}, d);
 }
@@ -108,8 +138,9 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
     ep_loss += loss, ep_tokens += tokens, ep_steps++;
     pg.tokens += tokens;
     cli_progress_show(&pg, (int64_t)kl_program_step(p), tokens ? loss / (double)tokens : 0);
-    bool epoch_end = ord->pos.index >= n;
-    if (epoch_end || (int64_t)kl_program_step(p) >= last) {
+    int64_t now = (int64_t)kl_program_step(p);
+    bool epoch_end = ord->pos.index >= n, saved = false;
+    if (epoch_end || now >= last) {
       double secs = (cli_now_ms() - ep_t0) / 1000;
       r->final_loss = ep_tokens ? ep_loss / (double)ep_tokens : 0;
       if (r->nepochs < S2S_MAX_EPOCH_LOG) r->epoch_losses[r->nepochs] = r->final_loss;
@@ -119,11 +150,18 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
              (long long)ord->pos.epoch + 1, (long long)ep_steps, r->final_loss,
              secs > 0 ? (double)ep_tokens / secs : 0, secs, epoch_end ? "" : " (partial)");
       fflush(stdout);
-      if (o->save) {
-        int rc = save(o, r, ord);
-        if (rc != CLI_OK) return rc;
-      }
+      saved = o->save != NULL;
       ep_loss = 0, ep_tokens = 0, ep_steps = 0, ep_t0 = cli_now_ms();
+    }
+    int sig = train_signal_pending();
+    if (saved || train_save_due(o, now) || (sig && o->save)) {
+      cli_progress_clear(&pg);
+      int rc = save(o, r, ord);
+      if (rc != CLI_OK) return rc;
+    }
+    if (sig) {
+      cli_progress_clear(&pg);
+      return train_signal_exit(sig, now, o->save);
     }
   }
   cli_progress_clear(&pg);
@@ -156,7 +194,7 @@ int s2s_train_run(const train_opts *o, s2s_run *r, const rt_checkpoint *ck) {
   batch_in b = {0};
   if (!rt_order_init(&ord, r->train.n, o->seed, true, &d) || !batch_alloc(&b, c)) {
     rc = cli_error("train", "%s", d.msg[0] ? d.msg : "out of memory");
-  } else if (ck && !resume(ck, kl_train_step_program(r->step), &ord, &d)) {
+  } else if (ck && !resume(ck, kl_train_step_program(r->step), &ord, c->batch, &d)) {
     rc = cli_error("train", "%s", d.msg);
   } else {
     if (ck)
