@@ -59,7 +59,8 @@ Test(cli_resume, data_position_must_match_the_step) {
 
 Test(cli_resume, optimizer_and_config_must_fit) {
   cr_assert_eq(kiln(S2S "--steps 1 --save s.ckpt"), 0, "%s", test_err);
-  test_ckpt_rewrite("s.ckpt", "sgd.ckpt", (test_ckpt_edit){.key = RT_CKPT_OPTIMIZER, .value = "sgd"});
+  test_ckpt_rewrite("s.ckpt", "sgd.ckpt",
+                    (test_ckpt_edit){.key = RT_CKPT_OPTIMIZER, .value = "sgd"});
   cr_expect_eq(kiln(S2S "--steps 2 --load sgd.ckpt"), 1);
   expect_in(test_err, "sgd.ckpt: metadata 'optimizer' is 'sgd'; kiln trains this model with adam");
   test_ckpt_rewrite("s.ckpt", "noopt.ckpt", (test_ckpt_edit){.key = RT_CKPT_OPTIMIZER});
@@ -179,8 +180,8 @@ Test(cli_resume, conflicting_set_is_refused_and_missing_keys_resume) {
   expect_in(test_err, "--set max_examples=64 conflicts with the checkpoint's max_examples=32");
   /* Keys not given are the checkpoint's: 32 pairs, not the 20000 default;
    * the same value written another way and the free keys are accepted. */
-  cr_assert_eq(kiln(S2S_NOMAX "--steps 3 --load s.ckpt --set dropout=0.10,samples=2 --lr 0.002"),
-               0, "%s", test_err);
+  cr_assert_eq(kiln(S2S_NOMAX "--steps 3 --load s.ckpt --set dropout=0.10,samples=2 --lr 0.002"), 0,
+               "%s", test_err);
   expect_in(test_out, "32 training pairs");
   expect_in(test_out, "resumed from s.ckpt at step 2");
   cr_assert_eq(kiln(GPT "--steps 2 --save g.ckpt"), 0, "%s", test_err);
