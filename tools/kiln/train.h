@@ -32,6 +32,10 @@ typedef struct train_opts {
 /* The value of --set key (last one wins), else the registry's default. */
 const char *train_get(const train_opts *o, const char *key);
 
+/* --set "K=V,K=V": appended to o->set (keys are checked once the model is
+ * known). CLI_OK, or CLI_USAGE / CLI_ERROR with the message printed. */
+int train_parse_set(train_opts *o, const char *text);
+
 int cmd_train(int argc, char **argv);
 int train_nw_kernel(const train_opts *o);
 /* seq2seq-attn and transformer (train_s2s.c). */
