@@ -6,7 +6,7 @@ JOBS ?= 2
 MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan format format-check clean
+.PHONY: all deps build demo test test-asan fuzz-ci format format-check clean
 
 all: build
 
@@ -30,6 +30,11 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
+# Builds the libFuzzer harnesses with clang-19 (build-fuzz/) and runs each
+# for about 60 s; fails on any finding (tools/fuzz-ci.sh).
+fuzz-ci: deps
+	tools/fuzz-ci.sh $(CMAKE_FLAGS)
+
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
@@ -37,4 +42,4 @@ format-check:
 	git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -300,7 +300,7 @@ ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d) {
       return NULL;
     }
     *c->plan = *g->plan;
-    memcpy(off, g->plan->offset, sizeof(int64_t) * (size_t)g->plan->nnodes);
+    if (g->plan->nnodes) memcpy(off, g->plan->offset, sizeof(int64_t) * (size_t)g->plan->nnodes);
     c->plan->offset = off;
   }
   return c;

@@ -276,7 +276,7 @@ static bool parse_node(parser *P) {
                        info->name);
     int *ops = malloc(sizeof(int) * (size_t)(nin ? nin : 1));
     if (!ops) return ir_p_fail(P, opt.line, opt.col, "out of memory");
-    memcpy(ops, P->ops, sizeof(int) * (size_t)nin);
+    if (nin) memcpy(ops, P->ops, sizeof(int) * (size_t)nin); /* P->ops is NULL when nin is 0 */
     ir_graph *body = parse_region(P, &loc_tok);
     if (!body) {
       free(ops);

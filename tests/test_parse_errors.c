@@ -283,3 +283,15 @@ Test(parse_ok, const_literals) {
   cr_expect_eq(*(const int64_t *)g->nodes[2]->data, INT64_MIN);
   ir_graph_destroy(g);
 }
+
+/* Issue 16, defect 1: a region op without operands made the parser call
+ * memcpy(ops, NULL, 0), undefined behaviour that the sanitizer build now
+ * reports as fatal. The fuzzer's minimized input is also replayed from
+ * tests/fuzz/regress/ir/. */
+Test(parse_errors, region_without_operands) {
+  expect_err("graph @p() {\n  %y = loop() {shape = [], dtype = \"f32\"} : f32[] region() {\n"
+             "    %c = const(1.0) : f32[]\n    return %c\n  }\n  return %y\n}\n",
+             "t.kir:2:8:", "loop takes at least 1 operands, got 0");
+  expect_err("graph@p(){%y=loop(){shape=[],dtype=\"f32\"}:f32[]region",
+             "t.kir:1:54:", "expected '(' after 'region', got end of input");
+}

@@ -3,7 +3,8 @@
 # Idempotent: does nothing when everything is present; otherwise runs
 # `apt-get update` once and installs only what is missing.
 set -eu
-pkgs="build-essential cmake pkg-config clang-format llvm-19-dev libopenblas-dev libcriterion-dev libjansson-dev"
+# clang-19 and libclang-rt-19-dev: libFuzzer for the fuzz harnesses (make fuzz-ci).
+pkgs="build-essential cmake pkg-config clang-format llvm-19-dev libopenblas-dev libcriterion-dev libjansson-dev clang-19 libclang-rt-19-dev"
 # Goldens are regenerated with Debian's python3 and python3-torch; the test
 # suite itself never needs torch. `--with-torch` adds it.
 [ "${1:-}" = "--with-torch" ] && pkgs="$pkgs python3 python3-torch"

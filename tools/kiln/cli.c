@@ -76,6 +76,14 @@ bool cli_parse_u64(const char *s, unsigned long long *out) {
   return errno == 0 && *end == 0;
 }
 
+int cli_parse_int(const char *cmd, const char *name, const char *v, int lo, int hi, int *out) {
+  unsigned long long u;
+  if (!cli_parse_u64(v, &u) || u < (unsigned long long)lo || u > (unsigned long long)hi)
+    return cli_usage_error(cmd, "--%s wants an integer in [%d, %d], got '%s'", name, lo, hi, v);
+  *out = (int)u;
+  return CLI_OK;
+}
+
 char *cli_read_file(const char *path, size_t *len, ir_diag *d) {
   FILE *f = fopen(path, "rb");
   if (!f) {

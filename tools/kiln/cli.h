@@ -29,6 +29,9 @@ const char *cli_value(cli_args *a, const char *name, const char *inline_value);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool cli_parse_u64(const char *s, unsigned long long *out);
+/* Option --name's value v as an integer in [lo, hi] (0 <= lo): CLI_OK, or
+ * CLI_USAGE with "--NAME wants an integer in [LO, HI], got 'V'" printed. */
+int cli_parse_int(const char *cmd, const char *name, const char *v, int lo, int hi, int *out);
 double cli_now_ms(void); /* monotonic clock */
 
 /* Reads a whole file (malloc'd, NUL-terminated; caller frees). NULL with d

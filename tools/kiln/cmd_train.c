@@ -74,8 +74,7 @@ static void free_opts(train_opts *o) {
   o->settings_json = NULL;
 }
 
-/* "K=V,K=V" appended to o->set; keys are checked once the model is known. */
-static int parse_set(train_opts *o, const char *text) {
+int train_parse_set(train_opts *o, const char *text) {
   const char *s = text;
   while (*s) {
     const char *end = strchr(s, ',');
@@ -158,7 +157,7 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
         rc = cli_usage_error("train", "--lr wants a finite number >= 0, got '%s'", v);
       o->lr_given = true;
     } else if (!strcmp(name, "set")) {
-      rc = parse_set(o, v);
+      rc = train_parse_set(o, v);
     } else if (!strcmp(name, "seed")) {
       if (!cli_parse_u64(v, &u)) rc = cli_usage_error("train", "--seed wants an integer >= 0");
       o->seed = u;

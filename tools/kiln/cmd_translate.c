@@ -34,15 +34,6 @@ typedef struct tr_opts {
   char **sent; /* argv entries */
 } tr_opts;
 
-static int parse_int(const char *name, const char *v, int lo, int hi, int *out) {
-  unsigned long long u;
-  if (!cli_parse_u64(v, &u) || u < (unsigned long long)lo || u > (unsigned long long)hi)
-    return cli_usage_error("translate", "--%s wants an integer in [%d, %d], got '%s'", name, lo, hi,
-                           v);
-  *out = (int)u;
-  return CLI_OK;
-}
-
 static int parse_args(int argc, char **argv, tr_opts *o) {
   cli_args a = {.cmd = "translate", .argc = argc, .argv = argv};
   const char *name, *val;
@@ -72,9 +63,9 @@ static int parse_args(int argc, char **argv, tr_opts *o) {
     else if (!strcmp(name, "heatmap"))
       o->heatmap = v;
     else if (!strcmp(name, "beam"))
-      rc = parse_int(name, v, 1, 256, &o->beam);
+      rc = cli_parse_int("translate", name, v, 1, 256, &o->beam);
     else if (!strcmp(name, "threads"))
-      rc = parse_int(name, v, 1, 1024, &o->threads);
+      rc = cli_parse_int("translate", name, v, 1, 1024, &o->threads);
     else if (!strcmp(v, "jit") || !strcmp(v, "ref"))
       o->backend = !strcmp(v, "jit") ? KL_BACKEND_JIT : KL_BACKEND_REF;
     else

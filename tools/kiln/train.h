@@ -56,6 +56,10 @@ char *train_settings_json(const train_opts *o);
  * check. A CLI status. */
 int train_settings_resume(train_opts *o);
 
+/* --set "K=V,K=V": appended to o->set (keys are checked once the model is
+ * known). CLI_OK, or CLI_USAGE / CLI_ERROR with the message printed. */
+int train_parse_set(train_opts *o, const char *text);
+
 int cmd_train(int argc, char **argv);
 int train_nw_kernel(const train_opts *o);
 /* seq2seq-attn and transformer (train_s2s.c). */
