@@ -139,3 +139,12 @@ bool pass_assign_between(const ir_graph *g, int from, int to) {
     if (g->nodes[i]->op == IR_OP_ASSIGN) return true;
   return false;
 }
+
+int *pass_assign_prefix(const ir_graph *g) {
+  int *p = malloc(sizeof(int) * (size_t)(g->nnodes + 1));
+  if (!p) return NULL;
+  p[0] = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    p[i + 1] = p[i] + (g->nodes[i]->op == IR_OP_ASSIGN);
+  return p;
+}

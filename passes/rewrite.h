@@ -43,6 +43,13 @@ void pass_rw_abort(pass_rw *rw);
  * runs where the last node it replaces was, so it must not carry a read
  * made before a parameter's update (at from) past that update. */
 bool pass_assign_between(const ir_graph *g, int from, int to);
+/* For passes that ask pass_assign_between per node: prefix[i] is the number
+ * of assigns among nodes 0..i-1 (nnodes + 1 entries), so pass_assign_in
+ * answers the same question in O(1). malloc'd; NULL when out of memory. */
+int *pass_assign_prefix(const ir_graph *g);
+static inline bool pass_assign_in(const int *prefix, int from, int to) {
+  return to > from + 1 && prefix[to] > prefix[from + 1];
+}
 
 /* Per node: how many operand slots of other nodes use it, plus one per
  * return slot. malloc'd (caller frees); NULL when out of memory. */
