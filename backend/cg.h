@@ -97,6 +97,12 @@ int64_t cg_node_tag(const ir_node *n);
  * appended by node_signature: the kernel is the body. snprintf-style:
  * returns the length it needed. */
 size_t cg_loop_signature(const ir_node *n, char *buf, size_t len);
+/* snprintf at buf + k that keeps counting past len: returns k plus the
+ * length the text needed, so a signature can be measured, then written. */
+size_t cg_sig_put(char *buf, size_t len, size_t k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An attribute's value in signature form, by cg_sig_put. */
+size_t cg_sig_attr(char *buf, size_t len, size_t k, const ir_attr *a);
 
 /* ---- loops ----------------------------------------------------------- */
 

@@ -4,6 +4,7 @@
  * argument block, not from fixed slots, so nodes with the same signature
  * (op, attributes, types) share one compiled kernel: a model that repeats
  * a layer compiles each distinct kernel once. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,75 +304,134 @@ int64_t cg_operand_offset(const ir_graph *g, const ir_node *n) {
   return ir_slice_base(xt, &n->attrs[0].ints) * (int64_t)ir_dtype_size(xt->dtype);
 }
 
+size_t cg_sig_put(char *buf, size_t len, size_t k, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(k < len ? buf + k : NULL, k < len ? len - k : 0, fmt, ap);
+  va_end(ap);
+  return k + (w > 0 ? (size_t)w : 0);
+}
+
+size_t cg_sig_attr(char *buf, size_t len, size_t k, const ir_attr *a) {
+  switch (a->kind) {
+  case IR_ATTR_INT: return cg_sig_put(buf, len, k, " i%lld", (long long)a->i);
+  case IR_ATTR_FLOAT: return cg_sig_put(buf, len, k, " f%a", a->f);
+  case IR_ATTR_BOOL: return cg_sig_put(buf, len, k, " b%d", a->b);
+  case IR_ATTR_STR: return cg_sig_put(buf, len, k, " s%zu:%s", strlen(a->s), a->s);
+  case IR_ATTR_DTYPE: return cg_sig_put(buf, len, k, " d%d", (int)a->dt);
+  case IR_ATTR_INTS:
+    k = cg_sig_put(buf, len, k, " [");
+    for (int j = 0; j < a->ints.n; j++)
+      k = cg_sig_put(buf, len, k, "%lld,", (long long)a->ints.v[j]);
+    return k;
+  }
+  return k;
+}
+
 /* What makes two nodes' kernels interchangeable: op, result and operand
  * types, attributes. Left out, because they arrive as data: a slice's
  * starts (they only move its operand pointer, cg_operand_offset) and a
  * dropout's key (the kernel tag, as is the node id of error records). An
  * unrolled model otherwise compiles one kernel per time step for each.
- * Returns false if buf is too small. */
-static bool node_signature(const ir_graph *g, const ir_node *n, char *buf, size_t len) {
+ * snprintf-style: returns the length it needed (a loop's body makes it
+ * long: the body is the kernel). */
+static size_t node_signature(const ir_graph *g, const ir_node *n, char *buf, size_t len) {
   char t[IR_TYPE_STRLEN];
-  size_t k = (size_t)snprintf(buf, len, "%d %s", (int)n->op, ir_type_str(&n->type, t, sizeof t));
-  for (int i = 0; i < n->nin && k < len; i++)
-    k += (size_t)snprintf(buf + k, len - k, " %s",
-                          ir_type_str(&g->nodes[n->in[i]]->type, t, sizeof t));
+  size_t k = cg_sig_put(buf, len, 0, "%d %s", (int)n->op, ir_type_str(&n->type, t, sizeof t));
+  for (int i = 0; i < n->nin; i++)
+    k = cg_sig_put(buf, len, k, " %s", ir_type_str(&g->nodes[n->in[i]]->type, t, sizeof t));
   const ir_op_info *info = ir_op_get(n->op);
-  for (int i = 0; n->op != IR_OP_SLICE && i < info->nattrs && k < len; i++) {
-    const ir_attr *a = &n->attrs[i];
+  for (int i = 0; n->op != IR_OP_SLICE && i < info->nattrs; i++) {
     if (n->op == IR_OP_DROPOUT && strcmp(info->attrs[i].name, "key") == 0) continue;
-    switch (a->kind) {
-    case IR_ATTR_INT: k += (size_t)snprintf(buf + k, len - k, " i%lld", (long long)a->i); break;
-    case IR_ATTR_FLOAT: k += (size_t)snprintf(buf + k, len - k, " f%a", a->f); break;
-    case IR_ATTR_BOOL: k += (size_t)snprintf(buf + k, len - k, " b%d", a->b); break;
-    case IR_ATTR_STR:
-      k += (size_t)snprintf(buf + k, len - k, " s%zu:%s", strlen(a->s), a->s);
-      break;
-    case IR_ATTR_DTYPE: k += (size_t)snprintf(buf + k, len - k, " d%d", (int)a->dt); break;
-    case IR_ATTR_INTS:
-      k += (size_t)snprintf(buf + k, len - k, " [");
-      for (int j = 0; j < a->ints.n && k < len; j++)
-        k += (size_t)snprintf(buf + k, len - k, "%lld,", (long long)a->ints.v[j]);
-      break;
-    }
+    k = cg_sig_attr(buf, len, k, &n->attrs[i]);
   }
-  if (n->op == IR_OP_LOOP && k < len) k += cg_loop_signature(n, buf + k, len - k);
-  return k < len;
+  if (n->op == IR_OP_LOOP)
+    k += cg_loop_signature(n, k < len ? buf + k : NULL, k < len ? len - k : 0);
+  return k;
 }
 
-/* Kernels already emitted for a signature: records [first, first + count). */
+/* Kernels already emitted for a signature: records [first, first + count).
+ * Kept in an open-addressing table by the signature's hash, so that a graph
+ * of many distinct kernels does not compare each node with all of them. */
 typedef struct sig_entry {
   char *sig;
+  uint64_t hash;
   int first, count;
 } sig_entry;
 
+typedef struct sig_table {
+  sig_entry *v; /* cap slots; sig NULL = empty */
+  size_t n, cap;
+} sig_table;
+
+static uint64_t sig_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h ^ (h >> 29);
+}
+
+static sig_entry *sig_slot(const sig_table *t, const char *sig, uint64_t h) {
+  size_t i = (size_t)h & (t->cap - 1);
+  while (t->v[i].sig && (t->v[i].hash != h || strcmp(t->v[i].sig, sig) != 0))
+    i = (i + 1) & (t->cap - 1);
+  return &t->v[i];
+}
+
+/* Room for one more entry (load at most 1/2); false when out of memory. */
+static bool sig_reserve(sig_table *t) {
+  if (2 * (t->n + 1) <= t->cap) return true;
+  size_t cap = t->cap ? 2 * t->cap : 64;
+  sig_table g = {calloc(cap, sizeof *g.v), t->n, cap};
+  if (!g.v) return false;
+  for (size_t i = 0; i < t->cap; i++)
+    if (t->v[i].sig) *sig_slot(&g, t->v[i].sig, t->v[i].hash) = t->v[i];
+  free(t->v);
+  *t = g;
+  return true;
+}
+
+static void sig_free(sig_table *t) {
+  for (size_t i = 0; i < t->cap; i++)
+    free(t->v[i].sig);
+  free(t->v);
+}
+
 /* Emits n's kernels, or reuses those of an earlier node with the same
  * signature (appending records that point at n's buffers). */
-static bool lower_node(cg_ctx *c, const ir_node *n, sig_entry **sigs, int *nsigs, ir_diag *d) {
-  char sig[1024];
-  bool shareable = node_signature(c->g, n, sig, sizeof sig);
-  for (int s = 0; shareable && s < *nsigs; s++) {
-    if (strcmp((*sigs)[s].sig, sig)) continue;
-    for (int j = 0; j < (*sigs)[s].count; j++) {
+static bool lower_node(cg_ctx *c, const ir_node *n, sig_table *sigs, ir_diag *d) {
+  char stack[1024], *sig = stack;
+  size_t need = node_signature(c->g, n, stack, sizeof stack);
+  if (need >= sizeof stack && (sig = malloc(need + 1)) != NULL)
+    node_signature(c->g, n, sig, need + 1);
+  /* Out of memory for a long signature: the node gets kernels of its own. */
+  bool shareable = sig != NULL && sig_reserve(sigs);
+  uint64_t h = shareable ? sig_hash(sig) : 0;
+  sig_entry *e = shareable ? sig_slot(sigs, sig, h) : NULL;
+  if (e && e->sig) {
+    if (sig != stack) free(sig);
+    for (int j = 0; j < e->count; j++) {
       if (!reserve(c, 1)) return ir_diag_set(d, "out of memory"), false;
-      cg_kernel_rec r = c->kernels[(*sigs)[s].first + j];
+      cg_kernel_rec r = c->kernels[e->first + j];
       r.n = n;
       c->kernels[c->nkernels++] = r;
     }
     return true;
   }
   int before = c->nkernels;
-  if (!lowerings[n->op](c, n, d)) return false;
-  if (c->nkernels == before) {
+  bool ok = lowerings[n->op](c, n, d);
+  if (ok && c->nkernels == before) {
     ir_diag_set(d, "%s: lowering emitted no kernel", ir_op_get(n->op)->name);
-    return false;
+    ok = false;
   }
-  sig_entry *grown = shareable ? realloc(*sigs, (size_t)(*nsigs + 1) * sizeof **sigs) : NULL;
-  if (grown) {
-    *sigs = grown;
-    grown[*nsigs] = (sig_entry){strdup(sig), before, c->nkernels - before};
-    if (grown[*nsigs].sig) (*nsigs)++;
+  char *kept = ok && e ? (sig != stack ? sig : strdup(sig)) : NULL;
+  if (kept) {
+    *e = (sig_entry){kept, h, before, c->nkernels - before};
+    sigs->n++;
+  } else if (sig != stack) {
+    free(sig);
   }
-  return true;
+  return ok;
 }
 
 LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool training, ir_diag *d) {
@@ -391,17 +451,14 @@ LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool trainin
   LLVMTypeRef kp[] = {c.t_ptr, c.t_i64, c.t_i64};
   c.t_kernel = LLVMFunctionType(c.t_void, kp, 3, 0);
   bool ok = true;
-  sig_entry *sigs = NULL;
-  int nsigs = 0;
+  sig_table sigs = {0};
   for (int i = 0; ok && i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
     if (n->op == IR_OP_ARG || n->op == IR_OP_PARAM || n->op == IR_OP_CONST) continue;
-    ok = lower_node(&c, n, &sigs, &nsigs, d);
+    ok = lower_node(&c, n, &sigs, d);
   }
   if (ok) ok = emit_step(&c, d);
-  for (int s = 0; s < nsigs; s++)
-    free(sigs[s].sig);
-  free(sigs);
+  sig_free(&sigs);
   LLVMDisposeBuilder(c.b);
   free(c.kernels);
   if (!ok) {

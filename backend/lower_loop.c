@@ -10,7 +10,6 @@
  * the flat one, so they must span the whole iteration space. The kernel
  * depends on the body, which cg_loop_signature adds to the node's kernel
  * signature. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,16 +231,6 @@ CG_LOWER_FN(cg_lower_loop) {
 
 /* ---- the kernel signature ------------------------------------------------ */
 
-static size_t put(char *buf, size_t len, size_t k, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static size_t put(char *buf, size_t len, size_t k, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int w = vsnprintf(k < len ? buf + k : NULL, k < len ? len - k : 0, fmt, ap);
-  va_end(ap);
-  return k + (w > 0 ? (size_t)w : 0);
-}
-
 size_t cg_loop_signature(const ir_node *n, char *buf, size_t len) {
   const ir_graph *b = n->body;
   size_t k = 0;
@@ -249,32 +238,19 @@ size_t cg_loop_signature(const ir_node *n, char *buf, size_t len) {
   char t[IR_TYPE_STRLEN];
   for (int j = 0; j < b->nnodes; j++) {
     const ir_node *m = b->nodes[j];
-    k = put(buf, len, k, " |%d %s", (int)m->op, ir_type_str(&m->type, t, sizeof t));
+    k = cg_sig_put(buf, len, k, " |%d %s", (int)m->op, ir_type_str(&m->type, t, sizeof t));
     for (int i = 0; i < m->nin; i++)
-      k = put(buf, len, k, " %d", m->in[i]);
-    if (m->op == IR_OP_DROPOUT) k = put(buf, len, k, " key%u", rt_dropout_key(m));
+      k = cg_sig_put(buf, len, k, " %d", m->in[i]);
+    if (m->op == IR_OP_DROPOUT) k = cg_sig_put(buf, len, k, " key%u", rt_dropout_key(m));
     if (m->op == IR_OP_CONST && m->data) {
       size_t bytes = (size_t)ir_type_numel(&m->type) * ir_dtype_size(m->type.dtype);
       for (size_t i = 0; i < bytes && i < 8; i++)
-        k = put(buf, len, k, "%02x", ((const unsigned char *)m->data)[i]);
+        k = cg_sig_put(buf, len, k, "%02x", ((const unsigned char *)m->data)[i]);
     }
     const ir_op_info *info = ir_op_get(m->op);
-    for (int i = 0; i < info->nattrs; i++) {
-      const ir_attr *a = &m->attrs[i];
-      switch (a->kind) {
-      case IR_ATTR_INT: k = put(buf, len, k, " i%lld", (long long)a->i); break;
-      case IR_ATTR_FLOAT: k = put(buf, len, k, " f%a", a->f); break;
-      case IR_ATTR_BOOL: k = put(buf, len, k, " b%d", a->b); break;
-      case IR_ATTR_STR: k = put(buf, len, k, " s%zu:%s", strlen(a->s), a->s); break;
-      case IR_ATTR_DTYPE: k = put(buf, len, k, " d%d", (int)a->dt); break;
-      case IR_ATTR_INTS:
-        k = put(buf, len, k, " [");
-        for (int q = 0; q < a->ints.n; q++)
-          k = put(buf, len, k, "%lld,", (long long)a->ints.v[q]);
-        break;
-      }
-    }
+    for (int i = 0; i < info->nattrs; i++)
+      k = cg_sig_attr(buf, len, k, &m->attrs[i]);
   }
-  k = put(buf, len, k, " ->%d", b->rets[0]);
+  k = cg_sig_put(buf, len, k, " ->%d", b->rets[0]);
   return k;
 }

@@ -115,22 +115,28 @@ static bool plan_usable(const ir_graph *g, const ir_mem_plan *plan, const size_t
   if (plan->nnodes != g->nnodes || plan->arena_bytes < 0)
     return ir_diag_set(d, "memory plan for %d nodes, the graph has %d", plan->nnodes, g->nnodes),
            false;
+  /* returned values have storage of their own too (a scan of the returns
+   * per node would be O(nodes * returns)) */
+  bool *ret = calloc((size_t)(g->nnodes ? g->nnodes : 1), sizeof *ret);
+  if (!ret) return ir_diag_set(d, "out of memory checking the memory plan"), false;
+  for (int r = 0; r < g->nrets; r++)
+    ret[g->rets[r]] = true;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
     int64_t off = plan->offset[i];
     if (off < 0) continue;
     bool own = n->op == IR_OP_ARG || n->op == IR_OP_CONST || n->op == IR_OP_PARAM ||
-               n->op == IR_OP_ASSIGN || n->op == IR_OP_STEP;
-    for (int r = 0; r < g->nrets && !own; r++)
-      own = g->rets[r] == i;
+               n->op == IR_OP_ASSIGN || n->op == IR_OP_STEP || ret[i];
     if (own || off % 64 != 0 || (uint64_t)off + bytes[i] > (uint64_t)plan->arena_bytes)
-      return ir_diag_set(d,
+      return free(ret),
+             ir_diag_set(d,
                          "memory plan: %s %%%s cannot live at +%lld (%zu bytes) in an arena of "
                          "%lld bytes",
                          ir_op_get(n->op)->name, node_name(n, nb, sizeof nb), (long long)off,
                          bytes[i], (long long)plan->arena_bytes),
              false;
   }
+  free(ret);
   return true;
 }
 

@@ -248,24 +248,56 @@ static const char *param_name(const ir_graph *g, int id) {
   return p->op == IR_OP_PARAM ? p->attrs[0].s : NULL;
 }
 
+/* The id stored under key, or -1. */
+static int map_get(const name_map *m, const char *key) {
+  size_t i = hash_str(key) & (m->cap - 1);
+  for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
+    if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+  return -1;
+}
+
 /* An assign writes its parameter in place when it runs, so nothing after it
- * may read that parameter, and a parameter is assigned at most once. */
+ * may read that parameter, and a parameter is assigned at most once. One
+ * forward sweep records, per parameter's first assign, the first node
+ * after it that assigns or reads that parameter again; the error reported
+ * is the earliest assign's, as a scan from each assign would find it. */
 static bool check_assigns(const ir_graph *g, ir_diag *d) {
-  for (int i = 0; i < g->nnodes; i++) {
-    if (g->nodes[i]->op != IR_OP_ASSIGN) continue;
-    const char *pn = param_name(g, g->nodes[i]->in[0]);
-    for (int j = i + 1; j < g->nnodes; j++) {
-      const ir_node *m = g->nodes[j];
-      if (m->op == IR_OP_ASSIGN && strcmp(param_name(g, m->in[0]), pn) == 0)
-        return node_fail(g, j, d, "assigns param \"%.120s\" a second time", pn);
-      for (int k = 0; k < m->nin; k++) {
-        const char *q = param_name(g, m->in[k]);
-        if (q && strcmp(q, pn) == 0)
-          return node_fail(g, j, d, "reads param \"%.120s\" after its assign", pn);
-      }
+  int nassigns = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    nassigns += g->nodes[i]->op == IR_OP_ASSIGN;
+  if (nassigns == 0) return true;
+  name_map first = {0}; /* param name -> its first assign */
+  int *offender = malloc(sizeof(int) * (size_t)g->nnodes);
+  if (!offender || !map_init(&first, nassigns)) {
+    free(offender);
+    map_free(&first);
+    return graph_fail(g, d, "out of memory");
+  }
+  for (int j = 0; j < g->nnodes; j++) {
+    const ir_node *m = g->nodes[j];
+    offender[j] = -1;
+    if (m->op == IR_OP_ASSIGN) {
+      int a = map_get_or_put(&first, param_name(g, m->in[0]), j);
+      if (a >= 0 && offender[a] < 0) offender[a] = j;
+    }
+    for (int k = 0; k < m->nin; k++) {
+      const char *q = param_name(g, m->in[k]);
+      int a = q ? map_get(&first, q) : -1;
+      if (a >= 0 && a < j && offender[a] < 0) offender[a] = j;
     }
   }
-  return true;
+  map_free(&first);
+  int i = 0;
+  while (i < g->nnodes && (g->nodes[i]->op != IR_OP_ASSIGN || offender[i] < 0))
+    i++;
+  int j = i < g->nnodes ? offender[i] : -1;
+  free(offender);
+  if (j < 0) return true;
+  const char *pn = param_name(g, g->nodes[i]->in[0]);
+  const ir_node *m = g->nodes[j];
+  if (m->op == IR_OP_ASSIGN && strcmp(param_name(g, m->in[0]), pn) == 0)
+    return node_fail(g, j, d, "assigns param \"%.120s\" a second time", pn);
+  return node_fail(g, j, d, "reads param \"%.120s\" after its assign", pn);
 }
 
 static bool check_node(const ir_graph *g, int i, name_map *names, name_map *params, ir_diag *d,

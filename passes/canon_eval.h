@@ -20,6 +20,10 @@ bool *pass_const_mask(const ir_graph *g, int64_t limit);
 bool pass_const_eval(const ir_graph *g, const bool *is_const, const bool *want, rt_tensor **vals,
                      ir_diag *d);
 
+/* The same for one node: the cost is its cone's, not the graph's. */
+bool pass_const_eval_one(const ir_graph *g, const bool *is_const, int id, rt_tensor **vals,
+                         ir_diag *d);
+
 /* Destroys vals' tensors and the array. */
 void pass_const_free(rt_tensor **vals, int n);
 

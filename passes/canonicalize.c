@@ -17,14 +17,8 @@
 const rt_tensor *canon_value(canon *c, int id) {
   if (!c->is_const[id]) return NULL;
   if (c->vals[id]) return c->vals[id];
-  int nn = c->src->nnodes;
-  bool *want = calloc((size_t)nn, sizeof *want);
-  if (!want) return NULL;
-  want[id] = true;
   ir_diag ed = {0};
-  bool ok = pass_const_eval(c->src, c->is_const, want, c->vals, &ed);
-  free(want);
-  return ok ? c->vals[id] : NULL;
+  return pass_const_eval_one(c->src, c->is_const, id, c->vals, &ed) ? c->vals[id] : NULL;
 }
 
 static void set_loc(canon *c, int id, int at) {

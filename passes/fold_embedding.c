@@ -44,8 +44,8 @@ static bool pe_fits(const ir_type *pe, const ir_type *r) {
          ir_broadcast(pe, r, &b) && ir_shape_eq(&b, r);
 }
 
-static const char *match(const ir_graph *g, const int *uses, const int *user, int gi,
-                         emb_match *m) {
+static const char *match(const ir_graph *g, const int *uses, const int *user, const int *assigns,
+                         int gi, emb_match *m) {
   const ir_node *gn = g->nodes[gi];
   const ir_type *tt = &g->nodes[gn->in[0]]->type;
   memset(m, 0, sizeof *m);
@@ -76,7 +76,7 @@ static const char *match(const ir_graph *g, const int *uses, const int *user, in
   }
   /* The region runs where its last node was: the gather must not move
    * past an update of the table it reads. */
-  if (pass_assign_between(g, gi, m->drop >= 0 ? m->drop : m->add))
+  if (pass_assign_in(assigns, gi, m->drop >= 0 ? m->drop : m->add))
     return "an assign lies between the gather and the add";
   return NULL;
 }
@@ -193,9 +193,10 @@ bool pass_fold_embedding(ir_graph **g, const pass_opts *o, bool *changed, ir_dia
     ng += src->nodes[i]->op == IR_OP_GATHER;
   if (ng == 0) return true;
   int *uses = pass_use_counts(src), *user = malloc(sizeof(int) * (size_t)nn);
+  int *assigns = pass_assign_prefix(src);
   emb_match *ms = malloc(sizeof(emb_match) * (size_t)ng);
-  if (!uses || !user || !ms) {
-    free(uses), free(user), free(ms);
+  if (!uses || !user || !assigns || !ms) {
+    free(uses), free(user), free(assigns), free(ms);
     return ir_diag_set(d, "out of memory"), false;
   }
   for (int i = 0; i < nn; i++)
@@ -206,7 +207,7 @@ bool pass_fold_embedding(ir_graph **g, const pass_opts *o, bool *changed, ir_dia
   int nm = 0;
   for (int i = 0; i < nn; i++) {
     if (src->nodes[i]->op != IR_OP_GATHER) continue;
-    const char *why = match(src, uses, user, i, &ms[nm]);
+    const char *why = match(src, uses, user, assigns, i, &ms[nm]);
     if (o && o->explain) {
       const ir_node *n = src->nodes[i];
       char name[32];
@@ -218,6 +219,6 @@ bool pass_fold_embedding(ir_graph **g, const pass_opts *o, bool *changed, ir_dia
   }
   bool ok = nm == 0 || rewrite(g, ms, nm, uses, d);
   *changed = ok && nm > 0;
-  free(uses), free(user), free(ms);
+  free(uses), free(user), free(assigns), free(ms);
   return ok;
 }

@@ -25,19 +25,15 @@ typedef struct match {
 
 typedef struct ctx {
   const ir_graph *g;
-  const int *uses; /* live uses */
+  const int *uses;    /* live uses */
+  const int *user;    /* per node: its first live user, -1 none */
+  const int *assigns; /* pass_assign_prefix */
 } ctx;
 
 static const ir_node *nd(const ctx *c, int id) { return c->g->nodes[id]; }
 
-/* The one live user of id, or -1. */
-static int only_user(const ctx *c, int id) {
-  if (c->uses[id] != 1) return -1;
-  for (int i = id + 1; i < c->g->nnodes; i++)
-    for (int k = 0; k < c->g->nodes[i]->nin; k++)
-      if (c->g->nodes[i]->in[k] == id && c->uses[i] >= 0) return i;
-  return -1; /* used by a return only */
-}
+/* The one live user of id, or -1 (also when a return is the use). */
+static int only_user(const ctx *c, int id) { return c->uses[id] == 1 ? c->user[id] : -1; }
 
 static bool one_use(const ctx *c, match *mt, int id) {
   if (c->uses[id] != 1) return false;
@@ -157,7 +153,7 @@ static const char *match_at(const ctx *c, int s, match *mt) {
   int first = u;
   for (int i = 0; i < mt->nswallowed; i++)
     if (mt->swallowed[i] < first) first = mt->swallowed[i];
-  if (pass_assign_between(c->g, first, u)) return "an assign lies inside the pattern";
+  if (pass_assign_in(c->assigns, first, u)) return "an assign lies inside the pattern";
   return NULL;
 }
 
@@ -225,15 +221,21 @@ bool pass_fuse_additive(ir_graph **gp, const pass_opts *o, bool *changed, ir_dia
   *changed = false;
   const ir_graph *g = *gp;
   ctx c = {.g = g};
-  int *uses = live_uses(g);
+  int *uses = live_uses(g), *assigns = pass_assign_prefix(g);
+  int *user = malloc(sizeof(int) * (size_t)(g->nnodes + 1));
   match *ms = malloc(sizeof *ms * (size_t)(g->nnodes + 1));
   int *at = malloc(sizeof(int) * (size_t)(g->nnodes + 1)); /* -2 swallowed, >= 0 match index */
-  if (!uses || !ms || !at) {
-    free(uses), free(ms), free(at);
+  if (!uses || !assigns || !user || !ms || !at) {
+    free(uses), free(assigns), free(user), free(ms), free(at);
     ir_diag_set(d, "fuse-additive-attention: out of memory");
     return false;
   }
-  c.uses = uses;
+  for (int i = 0; i < g->nnodes; i++)
+    user[i] = -1;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i]->nin && uses[i] >= 0; k++)
+      if (user[g->nodes[i]->in[k]] < 0) user[g->nodes[i]->in[k]] = i;
+  c.uses = uses, c.user = user, c.assigns = assigns;
   int nm = 0;
   for (int i = 0; i < g->nnodes; i++)
     at[i] = -1;
@@ -257,7 +259,7 @@ bool pass_fuse_additive(ir_graph **gp, const pass_opts *o, bool *changed, ir_dia
     nm++;
   }
   if (nm == 0) {
-    free(uses), free(ms), free(at);
+    free(uses), free(assigns), free(user), free(ms), free(at);
     return true;
   }
   pass_rw rw;
@@ -294,7 +296,7 @@ bool pass_fuse_additive(ir_graph **gp, const pass_opts *o, bool *changed, ir_dia
     pass_rw_abort(&rw);
   else if (dropped)
     pass_rw_abort(&rw);
-  free(dropped), free(uses), free(ms), free(at);
+  free(dropped), free(uses), free(assigns), free(user), free(ms), free(at);
   if (!out) {
     if (!d->msg[0]) ir_diag_set(d, "fuse-additive-attention: out of memory");
     return false;

@@ -144,9 +144,10 @@ bool pass_fuse_attention(ir_graph **g, const pass_opts *o, bool *changed, ir_dia
     nsm += src->nodes[i]->op == IR_OP_SOFTMAX;
   if (nsm == 0) return true;
   int *uses = pass_use_counts(src), *users = malloc(sizeof(int) * (size_t)nn);
+  int *assigns = pass_assign_prefix(src);
   fm_match *ms = malloc(sizeof(fm_match) * (size_t)nsm);
-  if (!uses || !users || !ms) {
-    free(uses), free(users), free(ms);
+  if (!uses || !users || !assigns || !ms) {
+    free(uses), free(users), free(assigns), free(ms);
     ir_diag_set(d, "out of memory");
     return false;
   }
@@ -158,12 +159,12 @@ bool pass_fuse_attention(ir_graph **g, const pass_opts *o, bool *changed, ir_dia
   int nm = 0;
   for (int i = 0; i < nn; i++) {
     if (src->nodes[i]->op != IR_OP_SOFTMAX) continue;
-    fm_match_softmax(src, i, uses, users, &ms[nm]);
+    fm_match_softmax(src, i, uses, users, assigns, &ms[nm]);
     if (o && o->explain) explain(o->explain, src, i, &ms[nm]);
     if (ms[nm].kind != FM_NONE) nm++;
   }
   bool ok = nm == 0 || rewrite(g, ms, nm, uses, d);
   *changed = ok && nm > 0;
-  free(uses), free(users), free(ms);
+  free(uses), free(users), free(assigns), free(ms);
   return ok;
 }

@@ -13,6 +13,10 @@
  *   - no assign lies between the group's first member and the node: the
  *     region runs where its output was, and a member reading a parameter
  *     must not move past that parameter's update.
+ *   - the group stays within LOOP_MAX_BODY members: one kernel per region,
+ *     and LLVM's optimizer time grows faster than linearly in a body's size,
+ *     so a 10^6-node chain becomes many bounded regions (which the backend
+ *     compiles once when they are twins) rather than one unbounded one.
  * Several operands' groups can merge through one node (add(gelu(a),
  * dropout(b))). Otherwise the node starts its own group. So every body node
  * spans the iteration space, and a dropout's mask index is its own flat
@@ -36,6 +40,24 @@
 
 /* The strided-map kernel's argument limit (backend/lower_map.h). */
 #define LOOP_MAX_READS 8
+/* Members per region. At 512 one kernel compiles in about a second (the
+ * README's scale figures) while every fused chain of the shipped models
+ * fits in one region (the Transformer step's 336 regions absorb 1265
+ * nodes). A multiple of small cycles, so that the regions of a long
+ * periodic chain come out as twins, which the JIT compiles once. */
+#define LOOP_MAX_BODY 512
+
+/* A group's external reads: the distinct non-member operands its members
+ * read (inlined scalar constants excepted), and its sequence_masks, each of
+ * which reads its lengths a second way. Kept per group so that a join costs
+ * O(LOOP_MAX_READS^2), not a walk over the members: a read never becomes a
+ * member later, because every member but the output has exactly one user,
+ * inside its group, and a node joins only after all of a group's members. */
+typedef struct group_reads {
+  int v[LOOP_MAX_READS];
+  int n;     /* LOOP_MAX_READS + 1: too many (a group of one very wide node) */
+  int masks; /* sequence_mask members */
+} group_reads;
 
 typedef struct grouping {
   const ir_graph *g;
@@ -45,6 +67,8 @@ typedef struct grouping {
   int *head, *tail; /* per group representative */
   int *out, *size;  /* the group's output node and member count */
   int *first;       /* the group's earliest member */
+  int *assigns;     /* pass_assign_prefix */
+  group_reads *rd;  /* per group representative */
 } grouping;
 
 static bool fusible(const ir_node *n) {
@@ -71,27 +95,34 @@ static bool member(const grouping *G, int id, const int *gs, int ngs, int self) 
   return false;
 }
 
-/* Map reads the union of groups gs plus node self would need. */
-static int reads(const grouping *G, const int *gs, int ngs, int self) {
-  int seen[LOOP_MAX_READS + 2], ns = 0, extra = 0;
-  for (int q = 0; q <= ngs; q++) {
-    int m = q < ngs ? G->head[gs[q]] : self;
-    for (; m >= 0; m = q < ngs ? G->next[m] : -1) {
-      const ir_node *n = G->g->nodes[m];
-      extra += n->op == IR_OP_SEQUENCE_MASK;
-      for (int k = 0; k < n->nin; k++) {
-        int p = n->in[k];
-        if (member(G, p, gs, ngs, self) || inlined_const(G->g, n, k)) continue;
-        bool dup = false;
-        for (int s = 0; s < ns && !dup; s++)
-          dup = seen[s] == p;
-        if (dup) continue;
-        if (ns + extra >= LOOP_MAX_READS) return LOOP_MAX_READS + 1;
-        seen[ns++] = p;
-      }
-    }
+/* Adds read p to r unless it is there; false when that overflows. */
+static bool add_read(group_reads *r, int p) {
+  for (int s = 0; s < r->n; s++)
+    if (r->v[s] == p) return true;
+  if (r->n >= LOOP_MAX_READS) return r->n = LOOP_MAX_READS + 1, false;
+  r->v[r->n++] = p;
+  return true;
+}
+
+/* The reads of the union of groups gs plus node self, into *u; returns
+ * their count (distinct reads + sequence_masks), above LOOP_MAX_READS when
+ * too many. */
+static int reads(const grouping *G, const int *gs, int ngs, int self, group_reads *u) {
+  *u = (group_reads){0};
+  bool ok = true;
+  for (int q = 0; q < ngs && ok; q++) {
+    const group_reads *r = &G->rd[gs[q]];
+    ok = r->n <= LOOP_MAX_READS;
+    u->masks += r->masks;
+    for (int s = 0; s < r->n && ok; s++)
+      ok = add_read(u, r->v[s]);
   }
-  return ns + extra;
+  const ir_node *n = G->g->nodes[self];
+  u->masks += n->op == IR_OP_SEQUENCE_MASK;
+  for (int k = 0; k < n->nin && ok; k++)
+    if (!member(G, n->in[k], gs, ngs, self) && !inlined_const(G->g, n, k))
+      ok = add_read(u, n->in[k]);
+  return ok ? u->n + u->masks : LOOP_MAX_READS + 1;
 }
 
 static void join(grouping *G, int rep, int id) {
@@ -119,29 +150,37 @@ static void merge(grouping *G, int into, int from) {
 
 static void visit(grouping *G, int i) {
   const ir_node *n = G->g->nodes[i];
-  int gs[4], ngs = 0;
+  int gs[4], ngs = 0, size = 1;
+  group_reads u;
   for (int k = 0; k < n->nin && ngs < 4; k++) {
     int p = n->in[k], r = G->grp[p];
     if (r < 0 || G->out[r] != p || G->users[p] != 1) continue;
     if (!fusible(G->g->nodes[p])) continue; /* the group ends in a reduction */
     if (!ir_shape_eq(&G->g->nodes[r]->type, &n->type)) continue;
-    if (pass_assign_between(G->g, G->first[r], i)) continue;
+    if (pass_assign_in(G->assigns, G->first[r], i)) continue;
+    if (size + G->size[r] > LOOP_MAX_BODY) continue;
     bool dup = false;
     for (int s = 0; s < ngs && !dup; s++)
       dup = gs[s] == r;
     if (dup) continue;
     gs[ngs++] = r;
-    if (reads(G, gs, ngs, i) > LOOP_MAX_READS) ngs--; /* too wide with this one */
+    if (reads(G, gs, ngs, i, &u) > LOOP_MAX_READS)
+      ngs--; /* too wide with this one */
+    else
+      size += G->size[r];
   }
+  reads(G, gs, ngs, i, &u);
   if (ngs == 0) {
     G->head[i] = G->tail[i] = G->first[i] = -1;
     G->size[i] = 0;
     join(G, i, i);
+    G->rd[i] = u;
     return;
   }
   for (int s = 1; s < ngs; s++)
     merge(G, gs[0], gs[s]);
   join(G, gs[0], i);
+  G->rd[gs[0]] = u;
 }
 
 /* Reduction i joins the group whose output is its input (only user, no
@@ -149,41 +188,66 @@ static void visit(grouping *G, int i) {
 static void visit_reduction(grouping *G, int i) {
   int p = G->g->nodes[i]->in[0], r = G->grp[p];
   if (r < 0 || G->out[r] != p || G->users[p] != 1 || !fusible(G->g->nodes[p])) return;
-  if (pass_assign_between(G->g, G->first[r], i)) return;
+  if (pass_assign_in(G->assigns, G->first[r], i) || G->size[r] + 1 > LOOP_MAX_BODY) return;
   join(G, r, i);
+}
+
+static int by_id(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
 }
 
 /* Members of group rep in id order (topological), into ids; returns count. */
 static int members(const grouping *G, int rep, int *ids) {
   int k = 0;
-  for (int m = G->head[rep]; m >= 0; m = G->next[m])
+  bool sorted = true;
+  for (int m = G->head[rep]; m >= 0; m = G->next[m]) {
+    sorted = sorted && (k == 0 || ids[k - 1] < m);
     ids[k++] = m;
-  for (int a = 1; a < k; a++) /* insertion sort: groups are short */
-    for (int b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
-      int t = ids[b];
-      ids[b] = ids[b - 1];
-      ids[b - 1] = t;
-    }
+  }
+  if (!sorted) qsort(ids, (size_t)k, sizeof *ids, by_id); /* merged groups interleave */
   return k;
 }
 
+/* Every node name of src, sorted, for arg_name's clash test: built once,
+ * on the first unnamed operand (a scan per operand is quadratic). */
+typedef struct name_index {
+  const char **v;
+  int n;
+  bool built, failed;
+} name_index;
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool name_taken(name_index *x, const ir_graph *src, const char *name) {
+  if (!x->built) {
+    x->built = true;
+    x->v = malloc(sizeof *x->v * (size_t)(src->nnodes ? src->nnodes : 1));
+    if (!x->v) return x->failed = true, false;
+    for (int i = 0; i < src->nnodes; i++)
+      if (src->nodes[i]->name) x->v[x->n++] = src->nodes[i]->name;
+    qsort(x->v, (size_t)x->n, sizeof *x->v, by_name);
+  }
+  return x->v && bsearch(&name, x->v, (size_t)x->n, sizeof *x->v, by_name);
+}
+
 /* A name for an unnamed operand (body arguments need one) that no node
- * of src has: "v<id>", primed until unique. */
-static const char *arg_name(const ir_graph *src, int id, char *buf, size_t len) {
+ * of src has: "v<id>", primed until unique. NULL when out of memory. */
+static const char *arg_name(const ir_graph *src, name_index *names, int id, char *buf, size_t len) {
   int n = snprintf(buf, len, "v%d", id);
   for (bool clash = true; clash && n > 0 && (size_t)n + 1 < len;) {
-    clash = false;
-    for (int i = 0; i < src->nnodes && !clash; i++)
-      clash = src->nodes[i]->name && strcmp(src->nodes[i]->name, buf) == 0;
+    clash = name_taken(names, src, buf);
     if (clash) buf[n++] = '_', buf[n] = 0;
   }
-  return buf;
+  return names->failed ? NULL : buf;
 }
 
 /* The region replacing group rep (output node o), appended to rw->dst;
  * returns its id, -1 with rw failed on error, -2 when it stays plain (no
  * external operand). */
-static int build(pass_rw *rw, const grouping *G, int rep, int *ids, int *bmap) {
+static int build(pass_rw *rw, const grouping *G, int rep, int *ids, int *bmap, name_index *names) {
   const ir_graph *src = rw->src;
   int nm = members(G, rep, ids), o = G->out[rep];
   int ops[LOOP_MAX_READS], nops = 0;
@@ -209,8 +273,9 @@ static int build(pass_rw *rw, const grouping *G, int rep, int *ids, int *bmap) {
   for (int s = 0; ok && s < nops; s++) {
     const ir_node *p = src->nodes[ops[s]];
     char nm_[32];
-    const char *name = p->name ? p->name : arg_name(src, ops[s], nm_, sizeof nm_);
-    int a = ir_add_arg(body, name, &p->type, d);
+    const char *name = p->name ? p->name : arg_name(src, names, ops[s], nm_, sizeof nm_);
+    if (!name) ir_diag_set(d, "fuse-loops: out of memory");
+    int a = name ? ir_add_arg(body, name, &p->type, d) : -1;
     ok = a >= 0;
     bmap[ops[s]] = a;
   }
@@ -265,11 +330,12 @@ static bool rewrite(ir_graph **g, const grouping *G, int *nloops, ir_diag *d) {
   }
   pass_rw rw;
   bool ok = pass_rw_init(&rw, src, d);
+  name_index names = {0};
   *nloops = 0;
   for (int i = 0; ok && i < nn; i++) {
     int r = G->grp[i];
     if (r >= 0 && G->size[r] >= 2 && G->out[r] == i) {
-      int id = build(&rw, G, r, ids, bmap);
+      int id = build(&rw, G, r, ids, bmap, &names);
       if (id == -2) { /* stays plain: copy its members in order */
         int nm = members(G, r, ids);
         for (int q = 0; q < nm; q++)
@@ -283,7 +349,7 @@ static bool rewrite(ir_graph **g, const grouping *G, int *nloops, ir_diag *d) {
     }
     ok = !rw.failed;
   }
-  free(ids), free(bmap);
+  free(ids), free(bmap), free(names.v);
   ir_graph *out = ok ? pass_rw_finish(&rw) : NULL;
   if (!ok) pass_rw_abort(&rw);
   if (!out) return false;
@@ -304,6 +370,9 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
     *arrays[a] = malloc(sizeof(int) * (size_t)(nn ? nn : 1));
     ok = ok && *arrays[a];
   }
+  G.assigns = pass_assign_prefix(src);
+  G.rd = malloc(sizeof *G.rd * (size_t)(nn ? nn : 1));
+  ok = ok && G.assigns && G.rd;
   if (!ok) ir_diag_set(d, "fuse-loops: out of memory");
   for (int i = 0; ok && i < nn; i++) {
     G.users[i] = 0, G.grp[i] = -1, G.next[i] = -1;
@@ -332,5 +401,6 @@ bool pass_fuse_loops(ir_graph **g, const pass_opts *o, bool *changed, ir_diag *d
   *changed = ok && nloops > 0;
   for (size_t a = 0; a < sizeof arrays / sizeof *arrays; a++)
     free(*arrays[a]);
+  free(G.assigns), free(G.rd);
   return ok;
 }

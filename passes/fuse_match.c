@@ -296,7 +296,8 @@ static bool feeds_matmul(const ir_graph *g, int w, const int *uses, const int *u
   return false;
 }
 
-void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *users, fm_match *m) {
+void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *users,
+                      const int *assigns, fm_match *m) {
   memset(m, 0, sizeof *m);
   m->kind = FM_NONE;
   m->top = sm;
@@ -360,7 +361,7 @@ void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *use
         p);
     att = false;
   }
-  if (att && pass_assign_between(g, bottom, m->top)) {
+  if (att && pass_assign_in(assigns, bottom, m->top)) {
     why(m->why_att, "an assign lies between the scores and the weighted sum");
     att = false;
   }
@@ -394,7 +395,7 @@ void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *use
     why(m->why_sms, "left for fuse-additive-attention (the weights feed a matmul)");
     return;
   }
-  if (pass_assign_between(g, ls[take - 1].id, sm)) {
+  if (pass_assign_in(assigns, ls[take - 1].id, sm)) {
     why(m->why_sms, "an assign lies between the scores and the softmax");
     return;
   }

@@ -31,8 +31,9 @@ typedef struct fm_match {
 } fm_match;
 
 /* Matches around softmax node sm of g; uses = pass_use_counts(g), users[i]
- * = the (last) node using i. */
-void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *users, fm_match *m);
+ * = the (last) node using i, assigns = pass_assign_prefix(g). */
+void fm_match_softmax(const ir_graph *g, int sm, const int *uses, const int *users,
+                      const int *assigns, fm_match *m);
 
 /* "%name" or "%<id> (op)": how messages refer to a node. */
 void fm_node_str(const ir_graph *g, int id, char *buf, size_t len);

@@ -15,6 +15,7 @@ typedef struct block {
   int start, end;
   int64_t size; /* rounded up to ALIGN */
   int64_t offset;
+  int rank; /* place_blocks' placing order */
 } block;
 
 static int64_t value_bytes(const ir_node *n) {
@@ -88,36 +89,84 @@ static int by_size_desc(const void *pa, const void *pb) {
   return (a->start > b->start) - (a->start < b->start); /* starts are distinct */
 }
 
+/* The placed blocks as a segment tree over start positions (starts are
+ * distinct): each tree node keeps the latest end among the placed blocks
+ * starting in its range, so the blocks alive at some time in [s, e] are
+ * found in O((k + 1) log n) for k of them, not by a scan of all placed. */
+typedef struct live_tree {
+  int *maxend; /* 2 * leaves entries, -1 = none placed */
+  block **at;  /* start position -> the placed block starting there */
+  int leaves;
+} live_tree;
+
+static void tree_insert(live_tree *t, block *b) {
+  t->at[b->start] = b;
+  for (int i = b->start + t->leaves; i >= 1; i /= 2)
+    if (t->maxend[i] < b->end) t->maxend[i] = b->end;
+}
+
+/* Appends to out the placed blocks starting in [lo, hi] of tree node i
+ * (covering [nlo, nhi]) that end at or after s. */
+static void tree_alive(const live_tree *t, int i, int nlo, int nhi, int hi, int s, block **out,
+                       int *n) {
+  if (nlo > hi || t->maxend[i] < s) return;
+  if (nlo == nhi) {
+    out[(*n)++] = t->at[nlo];
+    return;
+  }
+  int mid = nlo + (nhi - nlo) / 2;
+  tree_alive(t, 2 * i, nlo, mid, hi, s, out, n);
+  tree_alive(t, 2 * i + 1, mid + 1, nhi, hi, s, out, n);
+}
+
+/* Placed order: by offset, ties in the order they were placed. */
+static int by_offset(const void *pa, const void *pb) {
+  const block *a = *(block *const *)pa, *b = *(block *const *)pb;
+  if (a->offset != b->offset) return a->offset < b->offset ? -1 : 1;
+  return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
 /* Greedy by size over the interval graph (the TFLite arena planner's
  * choice): the biggest blocks are placed first, each at the best-fitting
  * gap (the smallest that holds it) between the already placed blocks whose
  * lifetimes overlap its own, else above the highest of them. Big buffers
  * settle at the bottom; the many small ones fill the holes their lifetimes
- * leave. `placed` stays sorted by offset so one linear scan finds the gaps:
- * O(blocks^2), milliseconds for a training graph. Returns the arena size. */
-static int64_t place_blocks(block **order, int nb, block **placed) {
+ * leave. The overlapping blocks come from the live tree, sorted by offset
+ * for the gap scan: O(sum of overlaps * log), where a scan of every placed
+ * block per block was quadratic in a graph's values. Returns the arena
+ * size, or -1 when out of memory. npos is the number of node positions. */
+static int64_t place_blocks(block **order, int nb, int npos, block **alive) {
   qsort(order, (size_t)nb, sizeof *order, by_size_desc);
-  int np = 0;
+  live_tree t = {.leaves = 1};
+  while (t.leaves < npos)
+    t.leaves *= 2;
+  t.maxend = malloc(sizeof *t.maxend * 2 * (size_t)t.leaves);
+  t.at = malloc(sizeof *t.at * (size_t)t.leaves);
+  if (!t.maxend || !t.at) {
+    free(t.maxend), free(t.at);
+    return -1;
+  }
+  for (int i = 0; i < 2 * t.leaves; i++)
+    t.maxend[i] = -1;
   int64_t arena = 0;
   for (int k = 0; k < nb; k++) {
     block *b = order[k];
+    b->rank = k;
+    int np = 0;
+    tree_alive(&t, 1, 0, t.leaves - 1, b->end, b->start, alive, &np);
+    qsort(alive, (size_t)np, sizeof *alive, by_offset);
     int64_t prev_end = 0, best = -1, best_gap = INT64_MAX;
     for (int q = 0; q < np; q++) {
-      const block *o = placed[q];
-      if (o->end < b->start || o->start > b->end) continue;
+      const block *o = alive[q];
       int64_t gap = o->offset - prev_end;
       if (gap >= b->size && gap < best_gap) best = prev_end, best_gap = gap;
       if (o->offset + o->size > prev_end) prev_end = o->offset + o->size;
     }
     b->offset = best >= 0 ? best : prev_end;
     if (b->offset + b->size > arena) arena = b->offset + b->size;
-    int at = np++;
-    while (at > 0 && placed[at - 1]->offset > b->offset) {
-      placed[at] = placed[at - 1];
-      at--;
-    }
-    placed[at] = b;
+    tree_insert(&t, b);
   }
+  free(t.maxend), free(t.at);
   return arena;
 }
 
@@ -182,7 +231,12 @@ bool pass_memory_plan(ir_graph **gp, const pass_opts *o, bool *changed, ir_diag 
     order[nb] = &bl[nb];
     blk[i] = nb++;
   }
-  int64_t arena = place_blocks(order, nb, placed);
+  int64_t arena = place_blocks(order, nb, n, placed);
+  if (arena < 0) {
+    free(last), free(blk), free(ret), free(bl), free(order), free(placed), free(off), free(plan);
+    ir_diag_set(d, "out of memory planning %d values", n);
+    return false;
+  }
   for (int i = 0; i < n; i++)
     off[i] = blk[i] < 0 ? -1 : bl[blk[i]].offset;
   *plan = (ir_mem_plan){.offset = off, .nnodes = n, .arena_bytes = arena, .naive_bytes = naive};

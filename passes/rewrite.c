@@ -134,8 +134,11 @@ int *pass_use_counts(const ir_graph *g) {
   return u;
 }
 
-bool pass_assign_between(const ir_graph *g, int from, int to) {
-  for (int i = from + 1; i < to; i++)
-    if (g->nodes[i]->op == IR_OP_ASSIGN) return true;
-  return false;
+int *pass_assign_prefix(const ir_graph *g) {
+  int *p = malloc(sizeof(int) * (size_t)(g->nnodes + 1));
+  if (!p) return NULL;
+  p[0] = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    p[i + 1] = p[i] + (g->nodes[i]->op == IR_OP_ASSIGN);
+  return p;
 }

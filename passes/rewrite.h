@@ -39,10 +39,17 @@ int pass_rw_get(pass_rw *rw, int id);
 ir_graph *pass_rw_finish(pass_rw *rw);
 void pass_rw_abort(pass_rw *rw);
 
-/* Whether an assign lies strictly between nodes from and to. A fused node
- * runs where the last node it replaces was, so it must not carry a read
- * made before a parameter's update (at from) past that update. */
-bool pass_assign_between(const ir_graph *g, int from, int to);
+/* Assign positions for the question "does an assign lie strictly between
+ * nodes from and to?". A fused node runs where the last node it replaces
+ * was, so it must not carry a read made before a parameter's update (at
+ * from) past that update. prefix[i] is the number of assigns among nodes
+ * 0..i-1 (nnodes + 1 entries), so that each question costs O(1) where a
+ * scan of the range per candidate was quadratic. malloc'd; NULL when out
+ * of memory. */
+int *pass_assign_prefix(const ir_graph *g);
+static inline bool pass_assign_in(const int *prefix, int from, int to) {
+  return to > from + 1 && prefix[to] > prefix[from + 1];
+}
 
 /* Per node: how many operand slots of other nodes use it, plus one per
  * return slot. malloc'd (caller frees); NULL when out of memory. */

@@ -2,6 +2,7 @@
  * both kept in insertion order so a write reproduces the order a file was
  * read in (data-offset order) or the order tensors were added. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ void rt_st_destroy(rt_safetensors *st) {
     free(st->meta[i].value);
   }
   free(st->tensors);
+  free(st->index);
   free(st->meta);
   free(st);
 }
@@ -47,10 +49,40 @@ static char *dupstr(const char *s) {
   return r;
 }
 
+static size_t hash_name(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)(h ^ (h >> 29));
+}
+
+/* The index slot of name: where it is, or the empty slot it would take. */
+static size_t index_slot(const rt_safetensors *st, const char *name) {
+  size_t i = hash_name(name) & (st->icap - 1);
+  while (st->index[i] >= 0 && strcmp(st->tensors[st->index[i]].name, name) != 0)
+    i = (i + 1) & (st->icap - 1);
+  return i;
+}
+
 static int find_tensor(const rt_safetensors *st, const char *name) {
+  if (!st->icap) return -1;
+  return st->index[index_slot(st, name)];
+}
+
+/* Room in the index for one more name; false when out of memory. */
+static bool index_reserve(rt_safetensors *st) {
+  if (2 * ((size_t)st->n + 1) <= st->icap) return true;
+  size_t cap = st->icap ? 2 * st->icap : 16;
+  int *ix = malloc(cap * sizeof *ix);
+  if (!ix) return false;
+  for (size_t i = 0; i < cap; i++)
+    ix[i] = -1;
+  free(st->index);
+  st->index = ix;
+  st->icap = cap;
   for (int i = 0; i < st->n; i++)
-    if (strcmp(st->tensors[i].name, name) == 0) return i;
-  return -1;
+    st->index[index_slot(st, st->tensors[i].name)] = i;
+  return true;
 }
 
 bool rt_st_append(rt_safetensors *st, const char *name, rt_tensor *t) {
@@ -61,10 +93,13 @@ bool rt_st_append(rt_safetensors *st, const char *name, rt_tensor *t) {
     st->tensors = v;
     st->cap = cap;
   }
+  if (!index_reserve(st)) return false;
   char *copy = dupstr(name);
   if (!copy) return false;
   st->tensors[st->n].name = copy;
   st->tensors[st->n].t = t;
+  size_t slot = index_slot(st, copy);
+  if (st->index[slot] < 0) st->index[slot] = st->n; /* a duplicate keeps the first */
   st->n++;
   return true;
 }

@@ -18,6 +18,11 @@ typedef struct rt_st_meta_kv {
 struct rt_safetensors {
   rt_st_entry *tensors; /* insertion order */
   int n, cap;
+  /* tensors' positions by name hash (open addressing, -1 empty, load at
+   * most 1/2), so that n adds or lookups are not O(n^2): a graph may
+   * return 10^5 values */
+  int *index;
+  size_t icap;
   rt_st_meta_kv *meta; /* insertion order */
   int nmeta, capmeta;
 };
