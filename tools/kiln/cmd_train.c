@@ -8,12 +8,13 @@
 
 #include "tools/kiln/cli.h"
 #include "driver/kiln_train.h"
+#include "tools/kiln/mem_flag.h"
 #include "tools/kiln/pass_flags.h"
 #include "tools/kiln/train.h"
 
 static const char usage[] =
     "usage: kiln train MODEL [--epochs N | --steps N] [--lr F] [--set KEY=VALUE[,KEY=VALUE...]]\n"
-    "                  [--seed N] [--threads N] [--json]\n"
+    "                  [--seed N] [--threads N] [--max-memory B] [--json]\n"
     "                  [--data PATH] [--batch N] [--save CKPT] [--load CKPT] [pipeline flags]\n"
     "\n"
     "Trains a shipped model ('kiln models' lists them) on its built-in dataset.\n"
@@ -25,8 +26,7 @@ static const char usage[] =
     "  --threads N  threads for kernels and OpenBLAS (default: all cores)\n"
     "  --json       make the last line of stdout one JSON object with the results\n"
     "  --data, --batch, --save, --load: for the models that support them\n"
-    "                (nw-kernel uses none of them and refuses them)\n"
-    "Pipeline flags (they apply to the training step's compile):\n";
+    "                (nw-kernel uses none of them and refuses them)\n";
 
 typedef int (*trainer_fn)(const train_opts *o);
 static const struct {
@@ -103,8 +103,15 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
     }
     if (!strcmp(name, "help")) {
       fputs(usage, stdout);
+      fputs(cli_max_memory_usage, stdout);
+      fputs("Pipeline flags (they apply to the training step's compile):\n", stdout);
       fputs(cli_pass_flags_usage, stdout);
       return -1;
+    }
+    if (!strcmp(name, "max-memory")) {
+      int rc = cli_max_memory_opt(&a, name, val, &o->max_memory);
+      if (rc) return rc;
+      continue;
     }
     int prc = cli_pass_flag(&a, name, val, &o->passes);
     if (prc != CLI_PASS_OTHER) {
