@@ -5,8 +5,9 @@
 #include "tools/kiln/mem_flag.h"
 
 const char cli_max_memory_usage[] =
-    "  --max-memory B  refuse a graph whose run needs more than B bytes (suffixes K, M, G,\n"
-    "                T: powers of 1024; 0 = physical memory, the default; none = no limit)\n";
+    "  --max-memory B  refuse a graph whose run needs more than B bytes (suffixes\n"
+    "                K, M, G, T: powers of 1024; 0 = the machine's physical memory,\n"
+    "                the default; none = no limit)\n";
 
 bool cli_parse_bytes(const char *s, int64_t *out) {
   if (!strcmp(s, "none")) return *out = -1, true;
