@@ -47,6 +47,14 @@ typedef struct kl_compile_opts {
   const char *cache_dir; /* JIT: NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
   bool guard_bytes;      /* surround every buffer with guard bytes checked
                             after each run (tests: catches kernel overruns) */
+  /* Memory guard: kl_compile refuses a graph whose run needs more bytes
+   * than this (arguments + parameters + intermediates, i.e. the planned
+   * arena and the values outside it, or on the reference backend the peak
+   * of live values + outputs), naming the largest buffers, before
+   * allocating any of it. 0 = the machine's physical memory
+   * (sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE)); negative = no
+   * limit. */
+  int64_t max_memory;
 } kl_compile_opts;
 
 /* What compiling cost (JIT): whether the disk cache answered, and the wall
@@ -59,7 +67,8 @@ typedef struct kl_compile_stats {
 typedef struct kl_program kl_program;
 
 /* Verifies the graph and prepares it to run (a graph holding a DSL builder
- * error is refused with that error); the program keeps its own
+ * error is refused with that error, one over opts->max_memory with the
+ * memory guard's message); the program keeps its own
  * copy, so the graph may be destroyed afterwards. On failure returns NULL
  * and sets *err to a malloc'd message (caller frees). Parameters start from
  * their `init` attribute (seeded; kl_param_init in kiln.h) until set with kl_program_set_param. */

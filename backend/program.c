@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/mem_guard.h"
 #include "backend/program.h"
 #include "backend/tensor_bridge.h"
 #include "runtime/init.h"
@@ -137,7 +138,8 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   if (!p) return NULL;
   p->opts = *opts;
   p->g = ir_graph_clone(g, &d);
-  if (!p->g || !init_params(p, &d) || (opts->backend == KL_BACKEND_JIT && !cg_exec_create(p, &d))) {
+  if (!p->g || !cg_mem_check(p->g, opts->backend == KL_BACKEND_REF, opts->max_memory, &d) ||
+      !init_params(p, &d) || (opts->backend == KL_BACKEND_JIT && !cg_exec_create(p, &d))) {
     if (err) *err = strdup(d.msg);
     kl_program_destroy(p);
     return NULL;
@@ -304,13 +306,17 @@ const char *kl_run(kl_program *p, kl_tensor *const *inputs, int ninputs, kl_tens
                    int noutputs) {
   if (!check_io(p, inputs, ninputs, NULL, noutputs)) return p->err.msg;
   kl_tensor **outs = calloc((size_t)noutputs + 1, sizeof *outs);
-  bool ok = outs != NULL;
-  for (int r = 0; ok && r < noutputs; r++) {
+  const char *msg = outs ? NULL : "out of memory";
+  for (int r = 0; !msg && r < noutputs; r++) {
     const ir_type *t = &p->g->nodes[p->g->rets[r]]->type;
-    outs[r] = kl_tensor_create((kl_tensor_dtype)t->dtype, t->rank, t->dims);
-    ok = outs[r] != NULL;
+    if (!(outs[r] = kl_tensor_create((kl_tensor_dtype)t->dtype, t->rank, t->dims))) {
+      char sz[IR_TYPE_STRLEN + 40];
+      ir_diag_set(&p->err, "out of memory for output %d (%s)", r,
+                  rt_type_size_str(t, sz, sizeof sz));
+      msg = p->err.msg;
+    }
   }
-  const char *msg = ok ? kl_run_into(p, inputs, ninputs, outs, noutputs) : "out of memory";
+  if (!msg) msg = kl_run_into(p, inputs, ninputs, outs, noutputs);
   for (int r = 0; outs && r < noutputs; r++) {
     if (msg)
       kl_tensor_destroy(outs[r]);

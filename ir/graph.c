@@ -218,6 +218,12 @@ void ir_node_set_loc(ir_graph *g, int id, const char *file, int line) {
   g->nodes[id]->loc.line = line;
 }
 
+void ir_node_copy_loc(ir_graph *g, int id, const ir_loc *src) {
+  ir_loc *l = &g->nodes[id]->loc;
+  *l = *src;
+  l->file = src->file ? ir_strdup(g, src->file) : NULL;
+}
+
 void ir_set_returns(ir_graph *g, int n, const int *ids) {
   g->rets = ir_alloc(g, (size_t)(n ? n : 1) * sizeof(int));
   if (n) memcpy(g->rets, ids, (size_t)n * sizeof(int));
@@ -279,8 +285,7 @@ ir_graph *ir_graph_clone(const ir_graph *g, ir_diag *d) {
     }
     ir_node *m = c->nodes[id];
     if (n->name) m->name = ir_strdup(c, n->name);
-    if (n->loc.file) ir_node_set_loc(c, id, n->loc.file, n->loc.line);
-    m->loc.line = n->loc.line;
+    ir_node_copy_loc(c, id, &n->loc);
     if (n->body) {
       m->body = ir_graph_clone(n->body, d);
       if (!m->body) {

@@ -54,7 +54,8 @@ int64_t ir_slice_base(const ir_type *t, const struct ir_ints *starts);
 /* ---- diagnostics --------------------------------------------------- */
 
 /* An error as a value: a message, plus the text position for parse errors
- * (line/col are 1-based, 0 when not about text). */
+ * and for verifier errors about a parsed node (line/col are 1-based, 0 when
+ * not about text). */
 typedef struct ir_diag {
   char msg[768];
   int line, col;
@@ -142,6 +143,10 @@ int ir_attr_index(ir_op op, const char *name);
 typedef struct ir_loc {
   const char *file; /* NULL: unknown. arena-owned */
   int line;
+  /* Where the node's statement ("%name = op(") starts in the IR text it
+   * was parsed from, so errors found after parsing can point there; 0 when
+   * the node was not parsed. */
+  int text_line, text_col;
 } ir_loc;
 
 struct ir_graph;
@@ -221,6 +226,9 @@ int ir_add_arg(ir_graph *g, const char *name, const ir_type *t, ir_diag *d);
 int ir_add_const(ir_graph *g, const ir_type *t, const void *data, ir_diag *d);
 void ir_node_set_name(ir_graph *g, int id, const char *name);
 void ir_node_set_loc(ir_graph *g, int id, const char *file, int line);
+/* Copies all of *src (the DSL location and the text position) onto node id
+ * (rewrites and clones keep where a node came from). */
+void ir_node_copy_loc(ir_graph *g, int id, const ir_loc *src);
 void ir_set_returns(ir_graph *g, int n, const int *ids);
 
 /* ---- regions ------------------------------------------------------------

@@ -115,6 +115,13 @@ static void name_node(parser *P, int id, const ir_tok *t) {
   if (!digits) P->g->nodes[id]->name = ir_strndup(P->g, t->text, t->len);
 }
 
+/* The node's statement starts at its name: what errors found after parsing
+ * (the verifier's) point at. */
+static void set_text_pos(parser *P, int id, const ir_tok *name) {
+  P->g->nodes[id]->loc.text_line = name->line;
+  P->g->nodes[id]->loc.text_col = name->col;
+}
+
 /* ---- statements -------------------------------------------------------- */
 
 /* "# PATH:LINE" after a node (on its line) is the node's location. */
@@ -296,6 +303,7 @@ static bool parse_node(parser *P) {
   if (id < 0) return ir_p_fail(P, opt.line, opt.col, "%s", d.msg);
   name_node(P, id, &name);
   parse_loc(P, id, &loc_tok);
+  set_text_pos(P, id, &name);
   return sym_add(P, &name, id);
 }
 
@@ -336,6 +344,7 @@ static bool parse_args(parser *P) {
     int id = ir_add_arg(P->g, NULL, &ty, &d);
     if (id < 0) return ir_p_fail(P, name.line, name.col, "%s", d.msg);
     name_node(P, id, &name);
+    set_text_pos(P, id, &name);
     if (!sym_add(P, &name, id)) return false;
     if (P->tok.kind == TK_RPAREN) return ir_p_advance(P);
     if (!ir_p_expect(P, TK_COMMA, "',' or ')' after an argument")) return false;
@@ -406,7 +415,10 @@ ir_graph *ir_parse(const char *text, size_t len, const char *filename, ir_diag *
   bool ok = parse_graph(&P, &hline, &hcol);
   if (ok) {
     ir_diag vd = {0};
-    if (!ir_verify(P.g, &vd)) ok = ir_p_fail(&P, hline, hcol, "%s", vd.msg);
+    /* Verifier errors about a node carry its statement's position; the
+     * rest are about the whole graph, so point at its header. */
+    if (!ir_verify(P.g, &vd))
+      ok = ir_p_fail(&P, vd.line ? vd.line : hline, vd.line ? vd.col : hcol, "%s", vd.msg);
   }
   free(P.syms);
   free(P.ops);

@@ -83,7 +83,8 @@ static bool node_fail(const ir_graph *g, int i, ir_diag *d, const char *fmt, ...
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
   ir_diag_set(d, "%s (%s)%s: %s", ref, op_name(n->op), where, why);
-  d->line = d->col = 0;
+  d->line = n->loc.text_line;
+  d->col = n->loc.text_line ? n->loc.text_col : 0;
   return false;
 }
 
@@ -345,8 +346,11 @@ static bool check_node(const ir_graph *g, int i, name_map *names, name_map *para
     if (depth >= MAX_REGION_DEPTH)
       return node_fail(g, i, d, "regions nest deeper than %d", MAX_REGION_DEPTH);
     ir_diag inner = {0};
-    if (!verify_graph(n->body, &inner, depth + 1))
-      return node_fail(g, i, d, "in its region body: %s", inner.msg);
+    if (!verify_graph(n->body, &inner, depth + 1)) {
+      node_fail(g, i, d, "in its region body: %s", inner.msg);
+      if (inner.line) d->line = inner.line, d->col = inner.col; /* the body node is nearer */
+      return false;
+    }
     if (!check_body(g, i, d)) return false;
   }
   return true;

@@ -23,7 +23,7 @@ const rt_tensor *canon_value(canon *c, int id) {
 
 static void set_loc(canon *c, int id, int at) {
   const ir_node *n = c->src->nodes[at];
-  if (id >= 0 && n->loc.file) ir_node_set_loc(c->rw.dst, id, n->loc.file, n->loc.line);
+  if (id >= 0) ir_node_copy_loc(c->rw.dst, id, &n->loc);
 }
 
 int canon_scalar(canon *c, double v, ir_dtype dt, int at) {

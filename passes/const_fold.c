@@ -84,7 +84,7 @@ static ir_graph *rebuild(const ir_graph *src, const bool *is_const, const bool *
       break;
     }
     if (n->name) ir_node_set_name(rw.dst, id, n->name);
-    if (n->loc.file) ir_node_set_loc(rw.dst, id, n->loc.file, n->loc.line);
+    ir_node_copy_loc(rw.dst, id, &n->loc);
     pass_rw_map(&rw, i, id);
   }
   free(keep);

@@ -299,7 +299,7 @@ static int build(pass_rw *rw, const grouping *G, int rep, int *ids, int *bmap, n
     ok = id >= 0;
     if (ok) {
       ir_node_set_name(body, id, n->name);
-      if (n->loc.file) ir_node_set_loc(body, id, n->loc.file, n->loc.line);
+      ir_node_copy_loc(body, id, &n->loc);
       bmap[ids[q]] = id;
     }
   }

@@ -25,7 +25,7 @@ static void like(pass_rw *rw, int id, int src) {
   if (src < 0) return;
   const ir_node *s = rw->src->nodes[src];
   if (s->name) rw->dst->nodes[id]->name = ir_strdup(rw->dst, s->name);
-  if (s->loc.file) ir_node_set_loc(rw->dst, id, s->loc.file, s->loc.line);
+  ir_node_copy_loc(rw->dst, id, &s->loc);
 }
 
 int pass_rw_add(pass_rw *rw, ir_op op, int nin, const int *in, const ir_attr *attrs,

@@ -199,7 +199,8 @@ bool rt_ref_run(const ir_graph *g, const rt_tensor *const *args, rt_param_lookup
     const rt_tensor **in = n->nin <= 16 ? inv : malloc((size_t)n->nin * sizeof *in);
     rt_tensor *out = rt_tensor_create(&n->type);
     if (!in || !out) {
-      ir_diag_set(d, "out of memory for %lld elements", (long long)ir_type_numel(&n->type));
+      char sz[IR_TYPE_STRLEN + 40];
+      ir_diag_set(d, "out of memory for its value (%s)", rt_type_size_str(&n->type, sz, sizeof sz));
       prefix_node(n, d);
       ok = false;
     } else {
@@ -232,7 +233,9 @@ bool rt_ref_run(const ir_graph *g, const rt_tensor *const *args, rt_param_lookup
     if (!tmp[r]) {
       for (int q = 0; q < r; q++)
         rt_tensor_destroy(tmp[q]);
-      ir_diag_set(d, "out of memory copying output %d", r);
+      char sz[IR_TYPE_STRLEN + 40];
+      ir_diag_set(d, "out of memory copying output %d (%s)", r,
+                  rt_type_size_str(&s.val[g->rets[r]]->type, sz, sizeof sz));
       ok = false;
     }
   }

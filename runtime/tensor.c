@@ -1,4 +1,5 @@
 /* Runtime tensors: aligned buffers and typed element access. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,13 @@ rt_tensor *rt_tensor_clone(const rt_tensor *src) {
   rt_tensor *r = rt_tensor_create(&src->type);
   if (r) memcpy(r->data, src->data, src->bytes);
   return r;
+}
+
+const char *rt_type_size_str(const ir_type *t, char *buf, size_t len) {
+  char ty[IR_TYPE_STRLEN];
+  double bytes = (double)ir_type_numel(t) * (double)ir_dtype_size(t->dtype);
+  snprintf(buf, len, "%s, %.0f bytes", ir_type_str(t, ty, sizeof ty), bytes);
+  return buf;
 }
 
 void rt_tensor_destroy(rt_tensor *t) {

@@ -24,6 +24,9 @@ void rt_free(void *p);
 rt_tensor *rt_tensor_create(const ir_type *t);
 /* Owned deep copy. */
 rt_tensor *rt_tensor_clone(const rt_tensor *src);
+/* "f32[4,8], 128 bytes": what an allocation of type t asks for, for
+ * out-of-memory messages. Returns buf. */
+const char *rt_type_size_str(const ir_type *t, char *buf, size_t len);
 void rt_tensor_destroy(rt_tensor *t);
 
 /* Element i (flat, row-major) as double / int64 / stored from them, with

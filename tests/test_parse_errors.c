@@ -201,9 +201,86 @@ Test(parse_errors, statement_expected) {
   expect_err(HDR "  return\n}\n", "t.kir:3:1:", "expected a value to return, got '}'");
 }
 
-/* ir_verify runs last; its message is placed at the graph header. */
-Test(parse_errors, verify_failure_at_header) {
-  expect_err("\n  graph @g(%0: f32[2]) {\n  return %0\n}\n", "t.kir:2:3:", "no name");
+/* ir_verify runs last; an error about a node points at the node's
+ * statement ("%name = op(" or the argument's name in the header). */
+Test(parse_errors, verify_failure_at_node) {
+  expect_err("\n  graph @g(%0: f32[2]) {\n  return %0\n}\n", "t.kir:2:12:", "no name");
+}
+
+/* The three cases of issue 16 (they were reported at 1:1). */
+Test(parse_errors, verify_errors_at_node_issue16) {
+  expect_err(HDR "  %w = param(\"w\") {init = \"bogus\"} : f32[2]\n  return %w\n}\n",
+             "t.kir:2:3:", "unknown init \"bogus\"");
+  expect_err(HDR
+             "  %b = neg(%x) : f32[2]\n"
+             "    %y = loop(%x, %b) {shape = [2], dtype = \"f32\"} : f32[2] region(%p: f32[2]) {\n"
+             "    %q = neg(%p) : f32[2]\n    return %q\n  }\n  return %y\n}\n",
+             "t.kir:3:5:", "its body has 1 arguments for 2 operands");
+  expect_err(HDR "  %y = loop(%x) {shape = [2], dtype = \"f32\"} : f32[2] region(%p: f32[2]) {\n"
+                 "    %q = neg(%p) : f32[2]\n    return %q, %p\n  }\n  return %y\n}\n",
+             "t.kir:2:3:", "its body returns 2 values, not 1");
+}
+
+/* Every verifier check that text can reach (the parser catches the rest
+ * first), each on a node that is not the first statement, so a report at
+ * the header or at node 0 would fail. */
+#define LOOP1(body)                                                                                \
+  "  %y = loop(%x) {shape = [2], dtype = \"f32\"} : f32[2] region(%p: f32[2]) {\n" body "  }\n"
+Test(parse_errors, verify_error_sweep) {
+  static const struct {
+    const char *text, *where, *fragment;
+  } cases[] = {
+      {HDR
+       "  %a = neg(%x) : f32[2]\n   %w = param(\"w\") {scale = -1.0} : f32[2]\n  return %w\n}\n",
+       "t.kir:3:4:", "init scale must be >= 0"},
+      {HDR "  %a = param(\"w\") : f32[2]\n  %b = param(\"w\") : f32[3]\n  return %b\n}\n",
+       "t.kir:3:3:", "param \"w\" has type f32[3] here but f32[2]"},
+      {HDR "  %a = neg(%x) : f32[2]\n  %s = assign(%a, %x) : f32[2]\n  return %s\n}\n",
+       "t.kir:3:3:", "assign's first operand must be a param"},
+      {HDR "  %w = param(\"w\") : f32[2]\n  %s = assign(%w, %x) : f32[2]\n"
+           "  %t = assign(%w, %x) : f32[2]\n  return %t\n}\n",
+       "t.kir:4:3:", "assigns param \"w\" a second time"},
+      {HDR "  %w = param(\"w\") : f32[2]\n  %s = assign(%w, %x) : f32[2]\n"
+           "  %u = add(%w, %x) : f32[2]\n  return %u\n}\n",
+       "t.kir:4:3:", "reads param \"w\" after its assign"},
+      {HDR "  %a = neg(%x) : f32[2]\n  %s = step() : f32[2]\n  return %s\n}\n",
+       "t.kir:3:3:", "step is a numeric scalar"},
+      {HDR "  %a = neg(%x) : f32[2]\n"
+           "  %y = loop(%x) {shape = [2], dtype = \"f32\"} : f32[2] region(%p: f32[2], %r: "
+           "f32[2]) {\n    return %p\n  }\n  return %y\n}\n",
+       "t.kir:3:3:", "more arguments than the node's 1 operands"},
+      {HDR "  %a = neg(%x) : f32[2]\n"
+           "  %y = loop(%x) {shape = [2], dtype = \"f32\"} : f32[2] region(%p: f32[3]) {\n"
+           "    %q = sum(%p) {axes = [0]} : f32[]\n    return %q\n  }\n  return %y\n}\n",
+       "t.kir:3:3:", "body argument 0 is f32[3], operand 0 is f32[2]"},
+      {HDR "  %a = neg(%x) : f32[2]\n" LOOP1("    %q = sum(%p) {axes = [0]} : f32[]\n"
+                                             "    return %q\n") "  return %y\n}\n",
+       "t.kir:3:3:", "its body returns f32[], the node is f32[2]"},
+      {HDR "  %a = neg(%x) : f32[2]\n" LOOP1(
+           "    %w = param(\"w\") : f32[2]\n"
+           "    %q = add(%p, %w) : f32[2]\n    return %q\n") "  return %y\n}\n",
+       "t.kir:3:3:", "its body holds a param"},
+      {HDR "  %a = neg(%x) : f32[2]\n" LOOP1(
+           "    %s = step() : f32[]\n"
+           "    %q = add(%p, %s) : f32[2]\n    return %q\n") "  return %y\n}\n",
+       "t.kir:3:3:", "its body holds a step"},
+      {HDR "  %a = neg(%x) : f32[2]\n" LOOP1(
+           "    %s = softmax(%p) : f32[2]\n    return %s\n") "  return %y\n}\n",
+       "t.kir:3:3:", "its loop body holds a softmax"},
+      {HDR
+       "  %a = neg(%x) : f32[2]\n"
+       "  %y = loop(%x) {shape = [3], dtype = \"f32\"} : f32[3] region(%p: f32[2]) {\n"
+       "    %c = const(dense [1, 2, 3]) : f32[3]\n    %q = neg(%c) : f32[3]\n    return %q\n  }\n"
+       "  return %y\n}\n",
+       "t.kir:3:3:", "operand 0 (f32[2]) does not broadcast to the iteration space f32[3]"},
+      /* an error inside a body points at the body's node */
+      {HDR "  %a = neg(%x) : f32[2]\n" LOOP1("    %n = neg(%p) : f32[2]\n"
+                                             "      %w = param(\"w\") {init = \"x\"} : f32[2]\n"
+                                             "    return %n\n") "  return %y\n}\n",
+       "t.kir:5:7:", "in its region body: %w (param): unknown init \"x\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    expect_err(cases[i].text, cases[i].where, cases[i].fragment);
 }
 
 Test(parse_errors, null_filename_and_diag) {

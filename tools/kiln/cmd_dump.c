@@ -1,22 +1,27 @@
 /* `kiln dump-ir`: prints a graph at a stage of the pipeline, as IR text
  * (which parses back to the same graph) or as Graphviz DOT. */
-#include <string.h>
-
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "backend/jit.h"
+#include "backend/mem_guard.h"
 #include "driver/kiln_train.h"
 #include "models/models.h"
 #include "passes/builder.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/cli.h"
+#include "tools/kiln/mem_flag.h"
 #include "tools/kiln/pass_flags.h"
 
 static const char usage[] =
-    "usage: kiln dump-ir (MODEL | FILE.kir) [--train] [--after PASS | --stage STAGE]\n"
-    "                    [--format text|dot] [pipeline flags]\n"
+    "usage: kiln dump-ir (MODEL | FILE) [--train] [--after PASS | --stage STAGE]\n"
+    "                    [--format text|dot] [--max-memory B] [pipeline flags]\n"
     "\n"
-    "Prints the graph's IR.\n"
+    "Prints the graph's IR. FILE is IR text (any name; a MODEL name wins unless the\n"
+    "file's name ends in .kir or holds a '/'). A graph whose run would need more than\n"
+    "--max-memory gets a warning on stderr naming its largest buffers; it is still\n"
+    "printed (dump-ir runs nothing).\n"
     "  --stage S    input (as written), final (after the whole pipeline, with the\n"
     "               memory plan as comments; default), llvm (the optimized LLVM\n"
     "               module) or asm (the host's machine code)\n"
@@ -24,16 +29,23 @@ static const char usage[] =
     "  --format F   text (the .kir form; default) or dot (Graphviz)\n"
     "  --train      the training step: gradients and the optimizer update appended.\n"
     "               The loss is the model's; for a .kir file the sum of output 0,\n"
-    "               w.r.t. every trainable param, with SGD (lr 0.1)\n"
-    "Pipeline flags:\n";
+    "               w.r.t. every trainable param, with SGD (lr 0.1)\n";
 
-/* The graph of MODEL (its default training graph) or of FILE.kir; *loss
- * receives the loss node's id (a .kir's output 0, summed when it is not a
+/* Whether the argument names IR text rather than a model: a .kir name or
+ * a path is always a file; any other name is a model when one is shipped
+ * under it, else a file if one exists. */
+static bool names_file(const char *file) {
+  size_t n = strlen(file);
+  if ((n >= 4 && !strcmp(file + n - 4, ".kir")) || strchr(file, '/')) return true;
+  return !kl_model_find(file) && access(file, F_OK) == 0;
+}
+
+/* The graph of MODEL (its default training graph) or of FILE; *loss
+ * receives the loss node's id (a file's output 0, summed when it is not a
  * scalar). NULL after printing an error. */
 static ir_graph *load(const char *file, bool train, int *loss, double *lr, int *rc) {
-  size_t n = strlen(file);
   *rc = CLI_ERROR;
-  if (n >= 4 && !strcmp(file + n - 4, ".kir")) {
+  if (names_file(file)) {
     ir_graph *g = cli_load_graph("dump-ir", file);
     if (!g) return NULL;
     *loss = g->rets[0];
@@ -52,7 +64,8 @@ static ir_graph *load(const char *file, bool train, int *loss, double *lr, int *
     if (m)
       cli_error("dump-ir", "model '%s' is planned but not built yet", file);
     else
-      cli_error("dump-ir", "unknown model '%s' (see 'kiln models', or give a .kir file)", file);
+      cli_error("dump-ir",
+                "'%s' is neither a shipped model (see 'kiln models') nor an existing file", file);
     return NULL;
   }
   int out = 0;
@@ -73,6 +86,7 @@ int cmd_dump_ir(int argc, char **argv) {
   cli_args a = {.cmd = "dump-ir", .argc = argc, .argv = argv};
   const char *name, *val, *file = NULL, *stage = "final", *after = NULL, *format = "text";
   bool train = false;
+  int64_t max_memory = 0;
   pass_opts po = kl_default_pass_opts();
   po.verify_each = true; /* a dump is for looking: check every stage */
   int k;
@@ -82,8 +96,13 @@ int cmd_dump_ir(int argc, char **argv) {
       file = val;
     } else if (!strcmp(name, "help")) {
       fputs(usage, stdout);
+      fputs(cli_max_memory_usage, stdout);
+      fputs("Pipeline flags:\n", stdout);
       fputs(cli_pass_flags_usage, stdout);
       return CLI_OK;
+    } else if (!strcmp(name, "max-memory")) {
+      int rc = cli_max_memory_opt(&a, name, val, &max_memory);
+      if (rc) return rc;
     } else if (!strcmp(name, "stage")) {
       if (!(stage = cli_value(&a, name, val))) return CLI_USAGE;
     } else if (!strcmp(name, "after")) {
@@ -136,6 +155,10 @@ int cmd_dump_ir(int argc, char **argv) {
     ir_graph_destroy(g);
     return cli_error("dump-ir", "%s: %s", file, d.msg);
   }
+  /* A warning, not a refusal: dump-ir allocates none of the graph's
+   * buffers, and looking at a graph is how one finds why it is too big. */
+  if (!cg_mem_check(g, false, max_memory, &d))
+    fprintf(stderr, "kiln dump-ir: warning: %s: too big to run: %s\n", file, d.msg);
   rc = CLI_OK;
   if (!strcmp(stage, "llvm") || !strcmp(stage, "asm")) {
     char *text = cg_jit_dump(g, false, stage, &d);

@@ -14,7 +14,8 @@
 static const char usage[] =
     "usage: kiln grad FILE.kir --wrt NAME[,NAME...] [--inputs IN.safetensors]\n"
     "                 [--outputs OUT.safetensors] [--backend jit|ref] [--seed N]\n"
-    "                 [--threads N] [--no-cache] [--train] [--print] [pipeline flags]\n"
+    "                 [--threads N] [--no-cache] [--train] [--print] [--max-memory B]\n"
+    "                 [pipeline flags]\n"
     "\n"
     "Differentiates the sum of the graph's first output with respect to each NAME,\n"
     "an argument (without %) or a parameter name, by reverse-mode autodiff.\n"

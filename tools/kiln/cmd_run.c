@@ -12,7 +12,7 @@
 static const char usage[] =
     "usage: kiln run FILE.kir [--inputs IN.safetensors] [--outputs OUT.safetensors]\n"
     "                [--backend jit|ref] [--threads N] [--no-cache] [--time] [--seed N]\n"
-    "                [--train] [--print] [pipeline flags]\n"
+    "                [--train] [--print] [--max-memory B] [pipeline flags]\n"
     "\n"
     "Evaluates the graph in FILE.kir.\n"
     "  --inputs F    tensors named after the graph's arguments (without %) or its\n"

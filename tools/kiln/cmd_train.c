@@ -8,6 +8,7 @@
 
 #include "tools/kiln/cli.h"
 #include "driver/kiln_train.h"
+#include "tools/kiln/mem_flag.h"
 #include "tools/kiln/out_path.h"
 #include "tools/kiln/pass_flags.h"
 #include "tools/kiln/train.h"
@@ -15,7 +16,7 @@
 
 static const char usage[] =
     "usage: kiln train MODEL [--epochs N | --steps N] [--lr F] [--set KEY=VALUE[,KEY=VALUE...]]\n"
-    "                  [--seed N] [--threads N] [--json]\n"
+    "                  [--seed N] [--threads N] [--max-memory B] [--json]\n"
     "                  [--data PATH] [--batch N] [--save CKPT] [--save-every N] [--load CKPT]\n"
     "                  [pipeline flags]\n"
     "\n"
@@ -36,8 +37,7 @@ static const char usage[] =
     "                only shape the report: samples, heatmap, plot, backend, n_test,\n"
     "                length, prompt, temperature, top_k)\n"
     "SIGINT or SIGTERM ends the run after the current step, saving first with --save;\n"
-    "the exit status is then 130 or 143.\n"
-    "Pipeline flags (they apply to the training step's compile):\n";
+    "the exit status is then 130 or 143.\n";
 
 typedef int (*trainer_fn)(const train_opts *o);
 static const struct {
@@ -124,8 +124,15 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
     }
     if (!strcmp(name, "help")) {
       fputs(usage, stdout);
+      fputs(cli_max_memory_usage, stdout);
+      fputs("Pipeline flags (they apply to the training step's compile):\n", stdout);
       fputs(cli_pass_flags_usage, stdout);
       return -1;
+    }
+    if (!strcmp(name, "max-memory")) {
+      int rc = cli_max_memory_opt(&a, name, val, &o->max_memory);
+      if (rc) return rc;
+      continue;
     }
     int prc = cli_pass_flag(&a, name, val, &o->passes);
     if (prc != CLI_PASS_OTHER) {

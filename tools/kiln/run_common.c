@@ -6,6 +6,7 @@
 
 #include "backend/tensor_bridge.h"
 #include "driver/kiln_train.h"
+#include "tools/kiln/mem_flag.h"
 #include "tools/kiln/pass_flags.h"
 #include "tools/kiln/run_common.h"
 #include "tools/kiln/tensor_io.h"
@@ -18,6 +19,7 @@ static int common_opt(cli_args *a, int k, const char *name, const char *val, con
     o->file = val;
   } else if (!strcmp(name, "help")) {
     fputs(usage, stdout);
+    fputs(cli_max_memory_usage, stdout);
     fputs("Pipeline flags:\n", stdout);
     fputs(cli_pass_flags_usage, stdout);
     return -1;
@@ -41,6 +43,8 @@ static int common_opt(cli_args *a, int k, const char *name, const char *val, con
     if (!s) return CLI_USAGE;
     if (!cli_parse_u64(s, &o->seed))
       return cli_usage_error(a->cmd, "--seed takes a non-negative integer, not '%s'", s);
+  } else if (!strcmp(name, "max-memory")) {
+    return cli_max_memory_opt(a, name, val, &o->max_memory);
   } else if (!strcmp(name, "no-cache")) {
     o->no_cache = true;
   } else if (!strcmp(name, "train")) {
@@ -86,7 +90,8 @@ int run_prepare(const char *cmd, const run_common_opts *o, run_session *s) {
                         .seed = o->seed,
                         .training = o->train,
                         .threads = (int)o->threads,
-                        .no_cache = o->no_cache};
+                        .no_cache = o->no_cache,
+                        .max_memory = o->max_memory};
   double t0 = cli_now_ms();
   if (!(s->prog = kl_compile_with(s->g, &o->passes, &co, &s->err)))
     return cli_error(cmd, "%s: %s", o->file, s->err ? s->err : "out of memory");
@@ -97,7 +102,7 @@ int run_prepare(const char *cmd, const run_common_opts *o, run_session *s) {
     int rc = tio_bind_inputs(cmd, s->g, s->st, o->inputs, s->arg_ids, s->nargs, s->args, s->prog);
     if (rc) return rc;
   }
-  return tio_make_inputs(cmd, s->g, s->arg_ids, s->nargs, s->args, o->seed, s->ins);
+  return tio_make_inputs(cmd, o->file, s->g, s->arg_ids, s->nargs, s->args, o->seed, s->ins);
 }
 
 int run_exec(const char *cmd, const run_common_opts *o, run_session *s, int nouts) {

@@ -74,13 +74,18 @@ int tio_bind_inputs(const char *cmd, const ir_graph *g, const rt_safetensors *st
   return CLI_OK;
 }
 
-int tio_make_inputs(const char *cmd, const ir_graph *g, const int *arg_ids, int nargs,
-                    const rt_tensor *const *args, uint64_t seed, kl_tensor **ins) {
+int tio_make_inputs(const char *cmd, const char *file, const ir_graph *g, const int *arg_ids,
+                    int nargs, const rt_tensor *const *args, uint64_t seed, kl_tensor **ins) {
   for (int i = 0; i < nargs; i++) {
     rt_tensor *t =
         args[i] ? rt_tensor_clone(args[i]) : rt_tensor_create(&g->nodes[arg_ids[i]]->type);
     if (t && !args[i]) fill_missing(t, seed, (uint32_t)i);
-    if (!t || !(ins[i] = cg_tensor_adopt(t))) return cli_error(cmd, "out of memory");
+    if (!t || !(ins[i] = cg_tensor_adopt(t))) {
+      const ir_node *n = g->nodes[arg_ids[i]];
+      char sz[IR_TYPE_STRLEN + 40];
+      return cli_error(cmd, "%s: out of memory for input %%%s (%s)", file, n->name,
+                       rt_type_size_str(&n->type, sz, sizeof sz));
+    }
   }
   return CLI_OK;
 }

@@ -20,8 +20,8 @@ int tio_bind_inputs(const char *cmd, const ir_graph *g, const rt_safetensors *st
 /* ins[i] (owned) for every argument: a copy of args[i], or when NULL a
  * tensor filled from (seed, stream i): floats normal(0, 1), integers
  * uniform in [0, 4], bools fair. */
-int tio_make_inputs(const char *cmd, const ir_graph *g, const int *arg_ids, int nargs,
-                    const rt_tensor *const *args, uint64_t seed, kl_tensor **ins);
+int tio_make_inputs(const char *cmd, const char *file, const ir_graph *g, const int *arg_ids,
+                    int nargs, const rt_tensor *const *args, uint64_t seed, kl_tensor **ins);
 
 /* Writes ts[i] as names[i] to path (safetensors, atomically: nothing is
  * left behind on failure). */

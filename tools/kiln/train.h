@@ -17,7 +17,8 @@ typedef struct train_opts {
   int64_t epochs; /* the registry's default unless --epochs/--steps */
   double lr;      /* the registry's default unless --lr */
   uint64_t seed;
-  int threads; /* 0 = all cores */
+  int threads;        /* 0 = all cores */
+  int64_t max_memory; /* --max-memory: kl_compile_opts.max_memory */
   bool json;
   int64_t max_steps;              /* --steps on a mini-batch model: stop after N, else 0 */
   int64_t batch;                  /* --batch, 0 = the model's default */
