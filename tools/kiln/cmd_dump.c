@@ -138,7 +138,7 @@ int cmd_dump_ir(int argc, char **argv) {
   }
   rc = CLI_OK;
   if (!strcmp(stage, "llvm") || !strcmp(stage, "asm")) {
-    char *text = cg_jit_dump(g, false, stage, &d);
+    char *text = cg_jit_dump(g, NULL, stage, &d);
     if (text)
       fputs(text, stdout);
     else

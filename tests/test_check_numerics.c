@@ -1,0 +1,304 @@
+/* kl_compile_opts.check_numerics on both backends: graphs that make a NaN
+ * or inf at a known DSL line (log of a negative, 0/0, an overflowing exp,
+ * log 0) are stopped there with the op, name, line, index and value, in f32
+ * and f64, the same message from the JIT and the reference; a fused region
+ * names the body node; a diverging training step is caught at its step;
+ * clean graphs give bit-identical results; off, no check is compiled. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/jit.h"
+#include "driver/kiln_train.h"
+#include "frontend/kiln.h"
+#include "passes/pipeline.h"
+
+/* The DSL records the file's base name. */
+static const char *here(void) {
+  const char *s = strrchr(__FILE__, '/');
+  return s ? s + 1 : __FILE__;
+}
+
+static const kl_backend backends[] = {KL_BACKEND_REF, KL_BACKEND_JIT};
+static const char *const backend_names[] = {"ref", "jit"};
+
+/* x: [2,3] of dt holding vals (cast from double). */
+static kl_tensor *tensor_of(kl_dtype dt, const double *vals) {
+  kl_tensor *t = kl_tensor_create((kl_tensor_dtype)dt, 2, (int64_t[]){2, 3});
+  cr_assert(t);
+  for (int i = 0; i < 6; i++) {
+    if (dt == KL_F32)
+      ((float *)kl_tensor_data(t))[i] = (float)vals[i];
+    else
+      ((double *)kl_tensor_data(t))[i] = vals[i];
+  }
+  return t;
+}
+
+/* Compiles g unfused (kl_compile: one kernel per node) or through the
+ * default pipeline (fusion), runs it on x once and returns the message
+ * (malloc'd) or NULL; *out receives the output when it ran. */
+static char *run_once(const kl_graph *g, kl_backend be, bool check, bool fused, kl_tensor *x,
+                      kl_tensor **out) {
+  kl_compile_opts o = {.backend = be, .no_cache = true, .check_numerics = check};
+  char *err = NULL;
+  kl_program *p = fused ? kl_compile_with(kl_graph_ir(g), NULL, &o, &err)
+                        : kl_compile(kl_graph_ir(g), &o, &err);
+  cr_assert(p, "compile: %s", err);
+  kl_tensor *y = NULL;
+  const char *msg = kl_run(p, &x, 1, &y, 1);
+  char *m = msg ? strdup(msg) : NULL;
+  if (out)
+    *out = y;
+  else
+    kl_tensor_destroy(y);
+  if (msg) cr_assert_null(y, "no output after an error");
+  kl_program_destroy(p);
+  return m;
+}
+
+/* Expects the message "FILE:LINE: %NAME: OP: WHAT (step 0)" on both
+ * backends, and none with the option off. */
+static void expect_caught(const kl_graph *g, kl_tensor *x, int line, const char *name,
+                          const char *op, const char *what) {
+  char want[1024];
+  snprintf(want, sizeof want, "%s:%d: %%%s: %s: %s (step 0)", here(), line, name, op, what);
+  for (int b = 0; b < 2; b++) {
+    char *m = run_once(g, backends[b], true, false, x, NULL);
+    cr_assert(m, "%s: no error", backend_names[b]);
+    cr_expect_str_eq(m, want, "%s", backend_names[b]);
+    free(m);
+    m = run_once(g, backends[b], false, false, x, NULL);
+    cr_expect_null(m, "%s, option off: %s", backend_names[b], m);
+    free(m);
+  }
+}
+
+static const kl_dtype dtypes[] = {KL_F32, KL_F64};
+
+Test(check_numerics, log_of_a_negative) {
+  static const double v[] = {1, 2, 3, 4, -5, 6};
+  for (int t = 0; t < 2; t++) {
+    kl_graph *g = kl_graph_create("logneg");
+    kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
+    int line = __LINE__ + 1;
+    kl_value y = kl_name(kl_log(x), "y");
+    kl_output(kl_mul(y, y));
+    kl_tensor *xt = tensor_of(dtypes[t], v);
+    char what[64];
+    snprintf(what, sizeof what, "nan at index 4 [1,1] of %s[2,3]", t ? "f64" : "f32");
+    expect_caught(g, xt, line, "y", "log", what);
+    kl_tensor_destroy(xt);
+    kl_graph_destroy(g);
+  }
+}
+
+Test(check_numerics, zero_over_zero) {
+  static const double v[] = {1, 2, 0, 4, 5, 6};
+  for (int t = 0; t < 2; t++) {
+    kl_graph *g = kl_graph_create("zdz");
+    kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
+    int line = __LINE__ + 1;
+    kl_value q = kl_name(kl_div(x, x), "q");
+    kl_output(kl_add(q, x));
+    kl_tensor *xt = tensor_of(dtypes[t], v);
+    char what[64];
+    snprintf(what, sizeof what, "nan at index 2 [0,2] of %s[2,3]", t ? "f64" : "f32");
+    expect_caught(g, xt, line, "q", "div", what);
+    kl_tensor_destroy(xt);
+    kl_graph_destroy(g);
+  }
+}
+
+Test(check_numerics, overflowing_exp_and_log_of_zero) {
+  /* exp(100) overflows f32; f64 needs exp(1000) */
+  for (int t = 0; t < 2; t++) {
+    double big = t ? 1000 : 100;
+    const double v[] = {1, 2, 3, 4, 5, big};
+    kl_graph *g = kl_graph_create("ovf");
+    kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
+    int line = __LINE__ + 1;
+    kl_value e = kl_name(kl_exp(x), "e");
+    kl_output(kl_sum_all(e));
+    kl_tensor *xt = tensor_of(dtypes[t], v);
+    char what[64];
+    snprintf(what, sizeof what, "inf at index 5 [1,2] of %s[2,3]", t ? "f64" : "f32");
+    expect_caught(g, xt, line, "e", "exp", what);
+    kl_tensor_destroy(xt);
+    kl_graph_destroy(g);
+  }
+  const double z[] = {1, 0, 3, 4, 5, 6};
+  kl_graph *g = kl_graph_create("log0");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
+  int line = __LINE__ + 1;
+  kl_output(kl_log(x));
+  kl_tensor *xt = tensor_of(KL_F32, z);
+  /* unnamed: the value is named by its id (x is %0, the log %1) */
+  expect_caught(g, xt, line, "1", "log", "-inf at index 1 [0,1] of f32[2,3]");
+  kl_tensor_destroy(xt);
+  kl_graph_destroy(g);
+}
+
+/* Two nodes make NaNs; the first in execution order is the one named. */
+Test(check_numerics, stops_at_the_first_offender) {
+  static const double v[] = {-1, 2, 3, 4, 5, -6};
+  kl_graph *g = kl_graph_create("two");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
+  int line = __LINE__ + 1;
+  kl_value s = kl_name(kl_sqrt(x), "s");
+  kl_value l = kl_name(kl_log(x), "l");
+  kl_output(kl_add(l, s));
+  kl_tensor *xt = tensor_of(KL_F32, v);
+  expect_caught(g, xt, line, "s", "sqrt", "nan at index 0 [0,0] of f32[2,3]");
+  kl_tensor_destroy(xt);
+  kl_graph_destroy(g);
+}
+
+/* Fused into one loop region: the region is the offender, and re-running
+ * its body on the reference names the log inside it. */
+Test(check_numerics, a_fused_region_names_its_body_node) {
+  static const double v[] = {1, 2, 3, 4, -5, 6};
+  kl_graph *g = kl_graph_create("fused");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
+  int line = __LINE__ + 1;
+  kl_value y = kl_name(kl_log(x), "y");
+  kl_value z = kl_name(kl_add(kl_mul(y, y), x), "z");
+  kl_output(z);
+  kl_tensor *xt = tensor_of(KL_F32, v);
+  char *msgs[2];
+  for (int b = 0; b < 2; b++) {
+    msgs[b] = run_once(g, backends[b], true, true, xt, NULL);
+    cr_assert(msgs[b], "%s: no error", backend_names[b]);
+    cr_expect(strstr(msgs[b], "%z: loop: nan at index 4 [1,1] of f32[2,3] (step 0)"), "%s: %s",
+              backend_names[b], msgs[b]);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "; first made in its body by %s:%d: %%y: log: nan at index 4 [1,1] of f32[2,3]",
+             here(), line);
+    cr_expect(strstr(msgs[b], inner), "%s: %s", backend_names[b], msgs[b]);
+  }
+  cr_expect_str_eq(msgs[0], msgs[1], "both backends say the same");
+  free(msgs[0]);
+  free(msgs[1]);
+  kl_tensor_destroy(xt);
+  kl_graph_destroy(g);
+}
+
+/* A clean graph passes with the check on and gives the same bits, fused
+ * and not, on both backends. */
+Test(check_numerics, clean_graphs_are_bit_identical) {
+  static const double v[] = {0.5, 2, 3, 4, 0.25, 6};
+  kl_graph *g = kl_graph_create("clean");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
+  kl_value y = kl_softmax(kl_mul(kl_log(x), kl_exp(x)), -1);
+  kl_output(kl_add(y, kl_sum(x, KL_INTS(1), true)));
+  kl_tensor *xt = tensor_of(KL_F32, v);
+  for (int b = 0; b < 2; b++) {
+    for (int fused = 0; fused < 2; fused++) {
+      kl_tensor *on = NULL, *off = NULL;
+      char *m = run_once(g, backends[b], true, fused, xt, &on);
+      cr_assert_null(m, "%s: %s", backend_names[b], m);
+      cr_assert_null(run_once(g, backends[b], false, fused, xt, &off));
+      cr_expect(memcmp(kl_tensor_data(on), kl_tensor_data(off), 6 * sizeof(float)) == 0,
+                "%s fused=%d: outputs differ", backend_names[b], fused);
+      kl_tensor_destroy(on);
+      kl_tensor_destroy(off);
+    }
+  }
+  kl_tensor_destroy(xt);
+  kl_graph_destroy(g);
+}
+
+/* loss = log(w): SGD with lr 0.3 from w = 1 gives w = 0.7, 0.2714...,
+ * -0.8338... so the forward log of step 3 is the first NaN. */
+Test(check_numerics, a_diverging_training_step_is_caught_at_its_step) {
+  char *msgs[2];
+  for (int b = 0; b < 2; b++) {
+    kl_graph *g = kl_graph_create("div");
+    kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(1));
+    kl_value w = kl_param_init(g, "w", KL_F32, KL_SHAPE(1), KL_INIT_ONES, 0);
+    int line = __LINE__ + 1;
+    kl_value l = kl_name(kl_log(kl_mul(w, x)), "l");
+    kl_value loss = kl_sum_all(l);
+    kl_output(loss);
+    kl_optim_opts opt = {.kind = KL_OPT_SGD, .lr = 0.3};
+    kl_compile_opts co = {.backend = backends[b], .no_cache = true, .check_numerics = true};
+    char *err = NULL;
+    kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss.id, NULL, 0, &opt, &co, &err);
+    cr_assert(s, "%s", err);
+    kl_tensor *xt = kl_tensor_from(KL_TENSOR_F32, 1, (int64_t[]){1}, (float[]){1});
+    const char *msg = NULL;
+    int step = 0;
+    for (; step < 10 && !(msg = kl_train_step_run(s, &xt, 1, NULL)); step++)
+      ;
+    cr_assert(msg, "%s: no error in 10 steps", backend_names[b]);
+    cr_expect_eq(step, 3, "%s: caught at step %d", backend_names[b], step);
+    char want[512];
+    snprintf(want, sizeof want, "%s:%d: %%l", here(), line);
+    cr_expect(strstr(msg, want), "%s: %s", backend_names[b], msg);
+    cr_expect(strstr(msg, "log: nan at index 0 [0] of f32[1]"), "%s: %s", backend_names[b], msg);
+    cr_expect(strstr(msg, "(step 3)"), "%s: %s", backend_names[b], msg);
+    msgs[b] = strdup(msg);
+    kl_tensor_destroy(xt);
+    kl_train_step_destroy(s);
+    kl_graph_destroy(g);
+  }
+  cr_expect_str_eq(msgs[0], msgs[1], "both backends say the same");
+  free(msgs[0]);
+  free(msgs[1]);
+}
+
+/* Off, the module has no trace of the check; on, the scan is there and
+ * the loop vectorizer made it a vector compare. */
+Test(check_numerics, compiled_in_only_when_on) {
+  kl_graph *g = kl_graph_create("m");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(64, 64));
+  kl_output(kl_exp(kl_matmul(x, x)));
+  ir_diag d = {0};
+  char *off = cg_jit_dump(kl_graph_ir(g), NULL, "llvm", &d);
+  cr_assert(off, "%s", d.msg);
+  char *on = cg_jit_dump(kl_graph_ir(g), &(cg_jit_opts){.check_numerics = true}, "llvm", &d);
+  cr_assert(on, "%s", d.msg);
+  cr_expect_null(strstr(off, "nonfinite"));
+  cr_expect_null(strstr(off, "kiln_checks"));
+  cr_expect_null(strstr(off, "fcmp ueq"));
+  cr_expect(strstr(on, "kiln_checks"));
+  cr_expect(strstr(on, "fcmp ueq <"), "the scan is not vectorized");
+  free(off);
+  free(on);
+  kl_graph_destroy(g);
+}
+
+/* The option is part of the cache key: an object compiled with the check
+ * never answers for a compile without it, and back. */
+Test(check_numerics, the_cache_keeps_both_settings_apart) {
+  char dir[] = "/tmp/kiln_numerics_cache_XXXXXX";
+  cr_assert(mkdtemp(dir));
+  static const double v[] = {1, 2, 3, 4, -5, 6};
+  kl_graph *g = kl_graph_create("cache");
+  kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
+  kl_output(kl_log(x));
+  kl_tensor *xt = tensor_of(KL_F32, v);
+  static const bool order[] = {true, false, true, false};
+  static const bool hit[] = {false, false, true, true};
+  for (int i = 0; i < 4; i++) {
+    kl_compile_opts o = {.backend = KL_BACKEND_JIT, .cache_dir = dir, .check_numerics = order[i]};
+    char *err = NULL;
+    kl_program *p = kl_compile(kl_graph_ir(g), &o, &err);
+    cr_assert(p, "%s", err);
+    cr_expect_eq(kl_program_stats(p)->cache_hit, hit[i], "compile %d", i);
+    kl_tensor *y = NULL;
+    const char *msg = kl_run(p, &xt, 1, &y, 1);
+    cr_expect_eq(msg != NULL, order[i], "compile %d: %s", i, msg ? msg : "no error");
+    kl_tensor_destroy(y);
+    kl_program_destroy(p);
+  }
+  kl_tensor_destroy(xt);
+  kl_graph_destroy(g);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
