@@ -148,12 +148,16 @@ LLVMValueRef cg_call(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *
 typedef struct cg_numerics {
   LLVMValueRef table; /* kiln_checks: per step call {numel, kind, node id} */
   LLVMTypeRef table_t, entry_t;
-  LLVMValueRef f32, f64; /* i64 (ptr, i64 n): first non-finite index or -1 */
+  LLVMValueRef f32, f64; /* the scan kernels over blocks of a buffer */
+  LLVMValueRef args;     /* kiln_step's alloca: the scan's {x, n, &first} */
+  LLVMValueRef first;    /* kiln_step's alloca: i64, the first bad index */
 } cg_numerics;
 /* Emits the check table for the step's calls (the records with extent > 0,
  * in order; kind 1 f32 / 2 f64 on a node's last call, else 0) and the scan
- * functions. Call before emitting kiln_step. False with d set. */
+ * kernels. Call before emitting kiln_step; then cg_numerics_allocas in its
+ * entry block. False with d set. */
 bool cg_numerics_begin(cg_ctx *c, cg_numerics *nx, ir_diag *d);
+void cg_numerics_allocas(cg_ctx *c, cg_numerics *nx);
 /* In kiln_step after call i (block: its argument block, slot 0 the
  * result): scans the result when the table says so, and on a NaN or inf
  * records RT_ERR_NONFINITE (node, index) in exec and returns from

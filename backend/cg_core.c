@@ -255,6 +255,7 @@ static bool emit_step(cg_ctx *c, ir_diag *d) {
   LLVMValueRef bufs = LLVMGetParam(step, 0);
   LLVMValueRef exec = load_buf(c, bufs, c->g->nnodes);
   LLVMValueRef block = LLVMBuildArrayAlloca(c->b, c->t_ptr, cg_i64(c, maxslots), "args");
+  if (c->check_numerics) cg_numerics_allocas(c, &nx);
   cg_loop calls_loop;
   LLVMValueRef i = cg_loop_begin(c, &calls_loop, cg_i64(c, 0), cg_i64(c, ncalls));
   LLVMValueRef extent = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 0), "extent");

@@ -3,6 +3,7 @@
  * vectorizer turns into vector compares, and the test kiln_step makes
  * after each such call. None of it is emitted when the option is off, so
  * the module is then exactly what it was without the option. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "backend/cg.h"
@@ -12,6 +13,9 @@
  * without a branch, and only a block holding a bad value is scanned again
  * for its first index. */
 #define CG_SCAN_BLOCK 1024
+/* Blocks per chunk when a scan is split over the pool: 32K elements, the
+ * work below which kernels stay on the calling thread (cg_core.c). */
+#define CG_SCAN_GRAIN 32
 
 /* i1: x is NaN or +-inf. `ueq` is true when unordered (NaN) or equal. */
 static LLVMValueRef nonfinite(cg_ctx *c, LLVMTypeRef t, LLVMValueRef x) {
@@ -19,22 +23,24 @@ static LLVMValueRef nonfinite(cg_ctx *c, LLVMTypeRef t, LLVMValueRef x) {
   return LLVMBuildFCmp(c->b, LLVMRealUEQ, a, LLVMConstReal(t, __builtin_inf()), "");
 }
 
-/* i64 kiln_nonfinite_<dt>(ptr x, i64 n): the first index of a non-finite
- * element of x[0, n), or -1. */
+/* void kiln_nonfinite_<dt>(ptr args, i64 begin, i64 end), a kernel over
+ * blocks [begin, end) of the buffer: args = {ptr x, i64 n, ptr first}.
+ * A chunk stops at its first bad element and lowers *first to its index
+ * (atomic min: chunks run on the pool's threads, and the lowest wins). */
 static LLVMValueRef scan_fn(cg_ctx *c, ir_dtype dt) {
   LLVMTypeRef t = cg_type(c, dt);
-  LLVMTypeRef params[] = {c->t_ptr, c->t_i64};
-  LLVMValueRef fn =
-      LLVMAddFunction(c->mod, dt == IR_F32 ? "kiln_nonfinite_f32" : "kiln_nonfinite_f64",
-                      LLVMFunctionType(c->t_i64, params, 2, 0));
+  LLVMValueRef fn = LLVMAddFunction(
+      c->mod, dt == IR_F32 ? "kiln_nonfinite_f32" : "kiln_nonfinite_f64", c->t_kernel);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(c->ctx, fn, "entry"));
-  LLVMValueRef x = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, 1);
+  LLVMValueRef args = LLVMGetParam(fn, 0);
+  LLVMValueRef x = LLVMBuildLoad2(c->b, c->t_ptr, args, "x");
+  LLVMValueRef n = LLVMBuildLoad2(c->b, c->t_i64, cg_elem_ptr(c, IR_I64, args, cg_i64(c, 1)), "n");
+  LLVMValueRef first =
+      LLVMBuildLoad2(c->b, c->t_ptr, cg_elem_ptr(c, IR_I64, args, cg_i64(c, 2)), "");
   LLVMValueRef acc = LLVMBuildAlloca(c->b, c->t_i8, "any");
-  LLVMValueRef nblocks = LLVMBuildSDiv(
-      c->b, LLVMBuildAdd(c->b, n, cg_i64(c, CG_SCAN_BLOCK - 1), ""), cg_i64(c, CG_SCAN_BLOCK), "");
   cg_loop blocks;
-  LLVMValueRef blk = cg_loop_begin(c, &blocks, cg_i64(c, 0), nblocks);
+  LLVMValueRef blk = cg_loop_begin(c, &blocks, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
   LLVMValueRef b = LLVMBuildMul(c->b, blk, cg_i64(c, CG_SCAN_BLOCK), "");
   LLVMValueRef full = LLVMBuildAdd(c->b, b, cg_i64(c, CG_SCAN_BLOCK), "");
   LLVMValueRef end =
@@ -51,19 +57,20 @@ static LLVMValueRef scan_fn(cg_ctx *c, ir_dtype dt) {
   LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntNE, hit, LLVMConstInt(c->t_i8, 0, 0), ""), find,
                   clean);
   LLVMPositionBuilderAtEnd(c->b, find);
-  cg_loop first;
-  LLVMValueRef k = cg_loop_begin(c, &first, b, end);
+  cg_loop scan;
+  LLVMValueRef k = cg_loop_begin(c, &scan, b, end);
   LLVMBasicBlockRef found = LLVMAppendBasicBlockInContext(c->ctx, fn, "found");
   LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(c->ctx, fn, "on");
   LLVMBuildCondBr(c->b, nonfinite(c, t, cg_load(c, dt, x, k)), found, on);
   LLVMPositionBuilderAtEnd(c->b, found);
-  LLVMBuildRet(c->b, k);
+  LLVMBuildAtomicRMW(c->b, LLVMAtomicRMWBinOpMin, first, k, LLVMAtomicOrderingMonotonic, 0);
+  LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, on);
-  cg_loop_end(c, &first);
+  cg_loop_end(c, &scan);
   LLVMBuildBr(c->b, clean); /* not reached: the block holds a bad value */
   LLVMPositionBuilderAtEnd(c->b, clean);
   cg_loop_end(c, &blocks);
-  LLVMBuildRet(c->b, cg_i64(c, -1));
+  LLVMBuildRetVoid(c->b);
   return fn;
 }
 
@@ -106,27 +113,42 @@ static LLVMValueRef field(cg_ctx *c, const cg_numerics *nx, LLVMValueRef i, int 
 void cg_numerics_check(cg_ctx *c, const cg_numerics *nx, LLVMValueRef i, LLVMValueRef block,
                        LLVMValueRef exec) {
   LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(c->b));
-  LLVMBasicBlockRef scan32 = LLVMAppendBasicBlockInContext(c->ctx, fn, "check_f32");
-  LLVMBasicBlockRef scan64 = LLVMAppendBasicBlockInContext(c->ctx, fn, "check_f64");
+  LLVMBasicBlockRef scan = LLVMAppendBasicBlockInContext(c->ctx, fn, "check");
+  LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(c->ctx, fn, "check_parallel");
+  LLVMBasicBlockRef direct = LLVMAppendBasicBlockInContext(c->ctx, fn, "check_direct");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, fn, "check_done");
   LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(c->ctx, fn, "nonfinite");
   LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(c->ctx, fn, "checked");
   LLVMValueRef kind = field(c, nx, i, 1, c->t_i32);
-  LLVMValueRef sw = LLVMBuildSwitch(c->b, kind, cont, 2);
-  LLVMAddCase(sw, cg_i32(c, 1), scan32);
-  LLVMAddCase(sw, cg_i32(c, 2), scan64);
-  LLVMTypeRef st = LLVMFunctionType(c->t_i64, (LLVMTypeRef[]){c->t_ptr, c->t_i64}, 2, 0);
-  LLVMValueRef found[2];
-  LLVMBasicBlockRef from[2] = {scan32, scan64};
-  for (int k = 0; k < 2; k++) {
-    LLVMPositionBuilderAtEnd(c->b, from[k]);
-    LLVMValueRef out = LLVMBuildLoad2(c->b, c->t_ptr, block, "out");
-    LLVMValueRef args[] = {out, field(c, nx, i, 0, c->t_i64)};
-    found[k] = LLVMBuildCall2(c->b, st, k ? nx->f64 : nx->f32, args, 2, "bad_index");
-    LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, found[k], cg_i64(c, 0), ""), bad, cont);
-  }
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, kind, cg_i32(c, 0), ""), cont, scan);
+
+  LLVMPositionBuilderAtEnd(c->b, scan);
+  LLVMValueRef n = field(c, nx, i, 0, c->t_i64);
+  LLVMBuildStore(c->b, LLVMBuildLoad2(c->b, c->t_ptr, block, "out"), nx->args);
+  LLVMBuildStore(c->b, n, cg_elem_ptr(c, IR_I64, nx->args, cg_i64(c, 1)));
+  LLVMBuildStore(c->b, nx->first, cg_elem_ptr(c, IR_I64, nx->args, cg_i64(c, 2)));
+  LLVMBuildStore(c->b, cg_i64(c, INT64_MAX), nx->first);
+  LLVMValueRef kfn = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntEQ, kind, cg_i32(c, 1), ""),
+                                     nx->f32, nx->f64, "scan");
+  LLVMValueRef nblocks = LLVMBuildSDiv(
+      c->b, LLVMBuildAdd(c->b, n, cg_i64(c, CG_SCAN_BLOCK - 1), ""), cg_i64(c, CG_SCAN_BLOCK), "");
+  LLVMValueRef grain = cg_i64(c, CG_SCAN_GRAIN);
+  LLVMValueRef big = LLVMBuildICmp(c->b, LLVMIntSGE, nblocks, cg_i64(c, 2 * CG_SCAN_GRAIN), "");
+  LLVMBuildCondBr(c->b, big, par, direct);
+  LLVMPositionBuilderAtEnd(c->b, par);
+  LLVMTypeRef pf_params[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
+  LLVMValueRef pargs[] = {exec, kfn, nx->args, nblocks, grain};
+  cg_call(c, "rt_parallel_for", c->t_void, pf_params, 5, pargs);
+  LLVMBuildBr(c->b, done);
+  LLVMPositionBuilderAtEnd(c->b, direct);
+  LLVMValueRef dargs[] = {nx->args, cg_i64(c, 0), nblocks};
+  LLVMBuildCall2(c->b, c->t_kernel, kfn, dargs, 3, "");
+  LLVMBuildBr(c->b, done);
+  LLVMPositionBuilderAtEnd(c->b, done);
+  LLVMValueRef pos = LLVMBuildLoad2(c->b, c->t_i64, nx->first, "pos");
+  LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, pos, cg_i64(c, INT64_MAX), ""), bad, cont);
+
   LLVMPositionBuilderAtEnd(c->b, bad);
-  LLVMValueRef pos = LLVMBuildPhi(c->b, c->t_i64, "pos");
-  LLVMAddIncoming(pos, found, from, 2);
   /* recorded like a kernel fault; the step stops here, so nothing reads
    * the bad value and the program's message names this node */
   LLVMTypeRef ep[] = {c->t_ptr, c->t_i32, c->t_i32, c->t_i64, c->t_i64, c->t_i64};
@@ -136,4 +158,9 @@ void cg_numerics_check(cg_ctx *c, const cg_numerics *nx, LLVMValueRef i, LLVMVal
   cg_call(c, "rt_exec_error", c->t_void, ep, 6, ea);
   LLVMBuildRetVoid(c->b);
   LLVMPositionBuilderAtEnd(c->b, cont);
+}
+
+void cg_numerics_allocas(cg_ctx *c, cg_numerics *nx) {
+  nx->args = LLVMBuildArrayAlloca(c->b, c->t_i64, cg_i64(c, 3), "scan_args");
+  nx->first = LLVMBuildAlloca(c->b, c->t_i64, "first_bad");
 }

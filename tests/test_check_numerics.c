@@ -3,7 +3,9 @@
  * log 0) are stopped there with the op, name, line, index and value, in f32
  * and f64, the same message from the JIT and the reference; a fused region
  * names the body node; a diverging training step is caught at its step;
- * clean graphs give bit-identical results; off, no check is compiled. */
+ * clean graphs give bit-identical results; off, no check is compiled;
+ * and `kiln run`, `grad` and `train --check-numerics` exit 1 writing
+ * nothing. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "driver/kiln_train.h"
 #include "frontend/kiln.h"
 #include "passes/pipeline.h"
+#include "tests/support/cli_run.h"
 
 /* The DSL records the file's base name. */
 static const char *here(void) {
@@ -187,6 +190,46 @@ Test(check_numerics, a_fused_region_names_its_body_node) {
   kl_graph_destroy(g);
 }
 
+/* A buffer of 300000 elements is scanned in chunks on the pool's threads
+ * (lower_numerics.c splits from 64K elements on): the lowest bad index wins
+ * whichever chunk finds its own first, and a bad value in the last
+ * element is found. */
+Test(check_numerics, large_buffers_report_the_lowest_index) {
+  enum { N = 300000 };
+  static const int64_t bad_at[][2] = {{200000, 70000}, {N - 1, N - 1}, {5, 299990}};
+  for (int c = 0; c < 3; c++) {
+    kl_graph *g = kl_graph_create("big");
+    kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(N));
+    int line = __LINE__ + 1;
+    kl_output(kl_name(kl_sqrt(x), "r"));
+    kl_tensor *xt = kl_tensor_create(KL_TENSOR_F32, 1, (int64_t[]){N});
+    float *xv = kl_tensor_data(xt);
+    for (int i = 0; i < N; i++)
+      xv[i] = 1.0f + (float)(i % 7);
+    xv[bad_at[c][0]] = -1, xv[bad_at[c][1]] = -2;
+    int64_t low = bad_at[c][0] < bad_at[c][1] ? bad_at[c][0] : bad_at[c][1];
+    char want[256];
+    snprintf(want, sizeof want,
+             "%s:%d: %%r: sqrt: nan at index %lld [%lld] of f32[300000] (step 0)", here(), line,
+             (long long)low, (long long)low);
+    for (int b = 0; b < 2; b++) {
+      kl_compile_opts o = {
+          .backend = backends[b], .threads = 2, .no_cache = true, .check_numerics = true};
+      char *err = NULL;
+      kl_program *p = kl_compile(kl_graph_ir(g), &o, &err);
+      cr_assert(p, "%s", err);
+      kl_tensor *y = NULL;
+      const char *msg = kl_run(p, &xt, 1, &y, 1);
+      cr_expect(msg && strcmp(msg, want) == 0, "%s case %d: %s", backend_names[b], c,
+                msg ? msg : "no error");
+      kl_tensor_destroy(y);
+      kl_program_destroy(p);
+    }
+    kl_tensor_destroy(xt);
+    kl_graph_destroy(g);
+  }
+}
+
 /* A clean graph passes with the check on and gives the same bits, fused
  * and not, on both backends. */
 Test(check_numerics, clean_graphs_are_bit_identical) {
@@ -301,4 +344,93 @@ Test(check_numerics, the_cache_keeps_both_settings_apart) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- the CLI ------------------------------------------------------------ */
+
+static void make_dir(void) { test_dir_make("kiln_check_numerics"); }
+TestSuite(cli_check_numerics, .init = make_dir, .fini = test_dir_remove);
+
+static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
+
+static const char log_kir[] = "graph @bad(%x: f32[2,3]) {\n"
+                              "  %c = const(dense [1.0, 2.0, 3.0, 4.0, -5.0, 6.0]) : f32[2,3]\n"
+                              "  %s = add(%x, %c) : f32[2,3]   # model.c:12\n"
+                              "  %y = log(%s) : f32[2,3]       # model.c:13\n"
+                              "  %z = mul(%y, %y) : f32[2,3]   # model.c:14\n"
+                              "  return %z\n"
+                              "}\n";
+
+Test(cli_check_numerics, run_names_the_node_and_writes_nothing) {
+  test_write_text("bad.kir", log_kir);
+  /* the inputs are drawn from seed 0; x + c is negative only at [1,1] */
+  static const char *const be[] = {"jit", "ref"};
+  for (int b = 0; b < 2; b++) {
+    char args[256];
+    snprintf(args, sizeof args,
+             "run bad.kir --backend %s --no-fusion --check-numerics --outputs o.safetensors",
+             be[b]);
+    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
+    cr_expect_str_eq(test_err,
+                     "kiln run: bad.kir: model.c:13: %y: log: nan at index 4 [1,1] of f32[2,3] "
+                     "(step 0)\n",
+                     "%s", be[b]);
+    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be[b]);
+    /* fused: the loop region, and the log inside it */
+    snprintf(args, sizeof args, "run bad.kir --backend %s --check-numerics", be[b]);
+    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
+    cr_expect(strstr(test_err, "kiln run: bad.kir: model.c:14: %z: loop: nan at index 4 [1,1] of "
+                               "f32[2,3] (step 0); first made in its body by model.c:13: %y: log"),
+              "%s: %s", be[b], test_err);
+  }
+  cr_expect_eq(kiln("run bad.kir --outputs o.safetensors"), 0, "%s", test_err);
+  cr_expect(test_exists("o.safetensors"), "without the option the NaN is written");
+}
+
+Test(cli_check_numerics, grad_catches_the_backward) {
+  /* sqrt is finite at 0, its derivative is not */
+  test_write_text("g.kir", "graph @g(%x: f32[3]) {\n"
+                           "  %a = abs(%x) : f32[3]\n"
+                           "  %c = const(dense [1.0, 0.0, 4.0]) : f32[3]\n"
+                           "  %s = mul(%a, %c) : f32[3]\n"
+                           "  %r = sqrt(%s) : f32[3]       # model.c:6\n"
+                           "  return %r\n"
+                           "}\n");
+  static const char *const be[] = {"jit", "ref"};
+  for (int b = 0; b < 2; b++) {
+    char args[256];
+    snprintf(args, sizeof args,
+             "grad g.kir --wrt x --backend %s --no-fusion --check-numerics --outputs o.safetensors",
+             be[b]);
+    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
+    cr_expect(strstr(test_err, "kiln grad: g.kir: model.c:6: %"), "%s: %s", be[b], test_err);
+    cr_expect(strstr(test_err, ": div: inf at index 1 [1] of f32[3] (step 0)\n"), "%s: %s", be[b],
+              test_err);
+    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be[b]);
+  }
+}
+
+/* Adam at lr 1e30: step 0's update is finite and huge, step 1's forward
+ * overflows. The run stops there and the checkpoint it would have
+ * replaced at the end is untouched. */
+Test(cli_check_numerics, train_stops_at_the_step_and_saves_nothing) {
+  test_write_text("ck.ckpt", "keep");
+  cr_expect_eq(kiln("train gpt --set layers=1,embed=8,heads=2,block=8,max_examples=200,samples=0,"
+                    "n_test=10 --lr 1e30 --steps 3 --threads 1 --save ck.ckpt --check-numerics"),
+               1, "%s", test_err);
+  cr_expect(strstr(test_err, "kiln train: step 1: gpt.c:"), "%s", test_err);
+  cr_expect(strstr(test_err, " (step 1)\n"), "%s", test_err);
+  char kept[16];
+  char path[512];
+  snprintf(path, sizeof path, "%s/ck.ckpt", test_dir);
+  test_slurp(path, kept, sizeof kept);
+  cr_expect_str_eq(kept, "keep", "the checkpoint was replaced");
+}
+
+Test(cli_check_numerics, is_listed_in_the_usage) {
+  static const char *const cmds[] = {"run --help", "grad --help", "train --help"};
+  for (int i = 0; i < 3; i++) {
+    cr_expect_eq(kiln(cmds[i]), 0, "%s", cmds[i]);
+    cr_expect(strstr(test_out, "--check-numerics"), "%s", cmds[i]);
+  }
 }
