@@ -47,19 +47,20 @@ typedef struct kl_compile_opts {
   const char *cache_dir; /* JIT: NULL = $XDG_CACHE_HOME/kiln or ~/.cache/kiln */
   bool guard_bytes;      /* surround every buffer with guard bytes checked
                             after each run (tests: catches kernel overruns) */
-  /* After every kernel (every node but constants on the reference
-   * backend; a fused region counts as one), scan its f32/f64 result for NaN and +-inf and
-   * stop the run at the first that holds one: kl_run, kl_run_into and
-   * kl_train_step_run then fail with
+  /* After every kernel (on the reference, every node but constants; a
+   * fused region counts as one), scan its f32/f64 result for NaN and
+   * +-inf and stop the run at the first that holds one, running nothing
+   * after it: kl_run, kl_run_into and kl_train_step_run then fail with
    *   "FILE:LINE: %NAME: OP: nan at index 5 [1,2] of f32[2,3] (step 7)"
-   * (the node's source location, value name or %id, op, first bad flat
-   * and multi-index, value nan/inf/-inf, kl_program_step of the run); a
-   * region adds the body node that made it first, found by re-running the
-   * body on the reference. Outputs are not written then, and on the
-   * reference no assign takes effect; compiled code updates parameters in
-   * place, so the assigns before the offender (and an offending assign
-   * itself) have written theirs. JIT: the check is compiled in only when
-   * set (part of the cache key). */
+   * (the node's source location when the IR has one, its value name or
+   * %id, op, first bad flat and multi-index, nan/inf/-inf, and
+   * kl_program_step of the run); a region adds "; first made in its body
+   * by ..." naming the body node, found by re-running the body on the
+   * reference. kl_run then returns no outputs (kl_run_into's may hold
+   * partial results). On the reference no assign takes effect; compiled
+   * code updates parameters in place, so there the assigns before the
+   * offender (and an offending assign) have written theirs. JIT: compiled
+   * in only when set, and part of the cache key. */
   bool check_numerics;
 } kl_compile_opts;
 

@@ -82,64 +82,75 @@ static void expect_caught(const kl_graph *g, kl_tensor *x, int line, const char 
 
 static const kl_dtype dtypes[] = {KL_F32, KL_F64};
 
-Test(check_numerics, log_of_a_negative) {
-  static const double v[] = {1, 2, 3, 4, -5, 6};
+/* The node under test, built at a known line (*line). */
+typedef kl_value (*make_fn)(kl_value x, int *line);
+static kl_value make_log(kl_value x, int *line) {
+  *line = __LINE__ + 1;
+  return kl_log(x);
+}
+static kl_value make_div(kl_value x, int *line) {
+  *line = __LINE__ + 1;
+  return kl_div(x, x);
+}
+static kl_value make_exp(kl_value x, int *line) {
+  *line = __LINE__ + 1;
+  return kl_exp(x);
+}
+
+/* y = make(x) named "y" and followed by y * y, on x = vals[dtype] (f32,
+ * f64): caught at y with `what` (the dtype appended). */
+typedef struct num_case {
+  make_fn make;
+  const char *op;
+  double vals[2][6];
+  const char *what;
+} num_case;
+
+static void check_case(const num_case *c) {
   for (int t = 0; t < 2; t++) {
-    kl_graph *g = kl_graph_create("logneg");
+    kl_graph *g = kl_graph_create("case");
     kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
-    int line = __LINE__ + 1;
-    kl_value y = kl_name(kl_log(x), "y");
+    int line = 0;
+    kl_value y = kl_name(c->make(x, &line), "y");
     kl_output(kl_mul(y, y));
-    kl_tensor *xt = tensor_of(dtypes[t], v);
-    char what[64];
-    snprintf(what, sizeof what, "nan at index 4 [1,1] of %s[2,3]", t ? "f64" : "f32");
-    expect_caught(g, xt, line, "y", "log", what);
+    kl_tensor *xt = tensor_of(dtypes[t], c->vals[t]);
+    char what[96];
+    snprintf(what, sizeof what, "%s of %s[2,3]", c->what, t ? "f64" : "f32");
+    expect_caught(g, xt, line, "y", c->op, what);
     kl_tensor_destroy(xt);
     kl_graph_destroy(g);
   }
+}
+
+Test(check_numerics, log_of_a_negative) {
+  check_case(&(num_case){
+      make_log, "log", {{1, 2, 3, 4, -5, 6}, {1, 2, 3, 4, -5, 6}}, "nan at index 4 [1,1]"});
+}
+
+Test(check_numerics, log_of_zero) {
+  check_case(&(num_case){
+      make_log, "log", {{1, 0, 3, 4, 5, 6}, {1, 0, 3, 4, 5, 6}}, "-inf at index 1 [0,1]"});
 }
 
 Test(check_numerics, zero_over_zero) {
-  static const double v[] = {1, 2, 0, 4, 5, 6};
-  for (int t = 0; t < 2; t++) {
-    kl_graph *g = kl_graph_create("zdz");
-    kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
-    int line = __LINE__ + 1;
-    kl_value q = kl_name(kl_div(x, x), "q");
-    kl_output(kl_add(q, x));
-    kl_tensor *xt = tensor_of(dtypes[t], v);
-    char what[64];
-    snprintf(what, sizeof what, "nan at index 2 [0,2] of %s[2,3]", t ? "f64" : "f32");
-    expect_caught(g, xt, line, "q", "div", what);
-    kl_tensor_destroy(xt);
-    kl_graph_destroy(g);
-  }
+  check_case(&(num_case){
+      make_div, "div", {{1, 2, 0, 4, 5, 6}, {1, 2, 0, 4, 5, 6}}, "nan at index 2 [0,2]"});
 }
 
-Test(check_numerics, overflowing_exp_and_log_of_zero) {
-  /* exp(100) overflows f32; f64 needs exp(1000) */
-  for (int t = 0; t < 2; t++) {
-    double big = t ? 1000 : 100;
-    const double v[] = {1, 2, 3, 4, 5, big};
-    kl_graph *g = kl_graph_create("ovf");
-    kl_value x = kl_input(g, "x", dtypes[t], KL_SHAPE(2, 3));
-    int line = __LINE__ + 1;
-    kl_value e = kl_name(kl_exp(x), "e");
-    kl_output(kl_sum_all(e));
-    kl_tensor *xt = tensor_of(dtypes[t], v);
-    char what[64];
-    snprintf(what, sizeof what, "inf at index 5 [1,2] of %s[2,3]", t ? "f64" : "f32");
-    expect_caught(g, xt, line, "e", "exp", what);
-    kl_tensor_destroy(xt);
-    kl_graph_destroy(g);
-  }
+/* exp(100) overflows f32; f64 needs exp(1000) */
+Test(check_numerics, overflowing_exp) {
+  check_case(&(num_case){
+      make_exp, "exp", {{1, 2, 3, 4, 5, 100}, {1, 2, 3, 4, 5, 1000}}, "inf at index 5 [1,2]"});
+}
+
+/* An unnamed value is named by its id (x is %0, the log %1). */
+Test(check_numerics, an_unnamed_value_by_its_id) {
   const double z[] = {1, 0, 3, 4, 5, 6};
   kl_graph *g = kl_graph_create("log0");
   kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(2, 3));
   int line = __LINE__ + 1;
   kl_output(kl_log(x));
   kl_tensor *xt = tensor_of(KL_F32, z);
-  /* unnamed: the value is named by its id (x is %0, the log %1) */
   expect_caught(g, xt, line, "1", "log", "-inf at index 1 [0,1] of f32[2,3]");
   kl_tensor_destroy(xt);
   kl_graph_destroy(g);
@@ -353,6 +364,13 @@ TestSuite(cli_check_numerics, .init = make_dir, .fini = test_dir_remove);
 
 static int kiln(const char *args) { return cli_run(KILN_CLI, NULL, args); }
 
+/* `kiln ARGS --backend B` for each backend b in backend_names. */
+static int kiln_on(int b, const char *args) {
+  char line[512];
+  snprintf(line, sizeof line, "%s --backend %s", args, backend_names[b]);
+  return kiln(line);
+}
+
 static const char log_kir[] = "graph @bad(%x: f32[2,3]) {\n"
                               "  %c = const(dense [1.0, 2.0, 3.0, 4.0, -5.0, 6.0]) : f32[2,3]\n"
                               "  %s = add(%x, %c) : f32[2,3]   # model.c:12\n"
@@ -364,24 +382,20 @@ static const char log_kir[] = "graph @bad(%x: f32[2,3]) {\n"
 Test(cli_check_numerics, run_names_the_node_and_writes_nothing) {
   test_write_text("bad.kir", log_kir);
   /* the inputs are drawn from seed 0; x + c is negative only at [1,1] */
-  static const char *const be[] = {"jit", "ref"};
   for (int b = 0; b < 2; b++) {
-    char args[256];
-    snprintf(args, sizeof args,
-             "run bad.kir --backend %s --no-fusion --check-numerics --outputs o.safetensors",
-             be[b]);
-    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
+    const char *be = backend_names[b];
+    cr_expect_eq(kiln_on(b, "run bad.kir --no-fusion --check-numerics --outputs o.safetensors"), 1,
+                 "%s: %s", be, test_err);
     cr_expect_str_eq(test_err,
                      "kiln run: bad.kir: model.c:13: %y: log: nan at index 4 [1,1] of f32[2,3] "
                      "(step 0)\n",
-                     "%s", be[b]);
-    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be[b]);
+                     "%s", be);
+    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be);
     /* fused: the loop region, and the log inside it */
-    snprintf(args, sizeof args, "run bad.kir --backend %s --check-numerics", be[b]);
-    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
+    cr_expect_eq(kiln_on(b, "run bad.kir --check-numerics"), 1, "%s: %s", be, test_err);
     cr_expect(strstr(test_err, "kiln run: bad.kir: model.c:14: %z: loop: nan at index 4 [1,1] of "
                                "f32[2,3] (step 0); first made in its body by model.c:13: %y: log"),
-              "%s: %s", be[b], test_err);
+              "%s: %s", be, test_err);
   }
   cr_expect_eq(kiln("run bad.kir --outputs o.safetensors"), 0, "%s", test_err);
   cr_expect(test_exists("o.safetensors"), "without the option the NaN is written");
@@ -396,17 +410,15 @@ Test(cli_check_numerics, grad_catches_the_backward) {
                            "  %r = sqrt(%s) : f32[3]       # model.c:6\n"
                            "  return %r\n"
                            "}\n");
-  static const char *const be[] = {"jit", "ref"};
   for (int b = 0; b < 2; b++) {
-    char args[256];
-    snprintf(args, sizeof args,
-             "grad g.kir --wrt x --backend %s --no-fusion --check-numerics --outputs o.safetensors",
-             be[b]);
-    cr_expect_eq(kiln(args), 1, "%s: %s", be[b], test_err);
-    cr_expect(strstr(test_err, "kiln grad: g.kir: model.c:6: %"), "%s: %s", be[b], test_err);
-    cr_expect(strstr(test_err, ": div: inf at index 1 [1] of f32[3] (step 0)\n"), "%s: %s", be[b],
+    const char *be = backend_names[b];
+    cr_expect_eq(
+        kiln_on(b, "grad g.kir --wrt x --no-fusion --check-numerics --outputs o.safetensors"), 1,
+        "%s: %s", be, test_err);
+    cr_expect(strstr(test_err, "kiln grad: g.kir: model.c:6: %"), "%s: %s", be, test_err);
+    cr_expect(strstr(test_err, ": div: inf at index 1 [1] of f32[3] (step 0)\n"), "%s: %s", be,
               test_err);
-    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be[b]);
+    cr_expect(!test_exists("o.safetensors"), "%s: an output file was written", be);
   }
 }
 
