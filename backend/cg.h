@@ -14,6 +14,7 @@
 
 #include <llvm-c/Core.h>
 
+#include "backend/jit.h"
 #include "ir/ir.h"
 
 typedef struct cg_ctx {
@@ -23,7 +24,8 @@ typedef struct cg_ctx {
   LLVMTypeRef t_void, t_ptr, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64;
   LLVMTypeRef t_kernel; /* void (ptr, i64, i64) */
   const ir_graph *g;
-  bool training; /* dropout active (else it lowers to a copy) */
+  bool training;       /* dropout active (else it lowers to a copy) */
+  bool check_numerics; /* kiln_step checks float results (lower_numerics.c) */
   /* kernels emitted so far, in node order (filled by cg_kernel_end) */
   struct cg_kernel_rec *kernels;
   int nkernels, capkernels;
@@ -70,8 +72,10 @@ typedef bool (*cg_lower_fn)(cg_ctx *c, const ir_node *n, ir_diag *d);
 /* ---- module -------------------------------------------------------- */
 
 /* Builds the whole module for g into a fresh module in ctx (owned by the
- * caller: LLVMDisposeModule). NULL with d set on failure. */
-LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool training, ir_diag *d);
+ * caller: LLVMDisposeModule) with o's training and check_numerics (o NULL:
+ * both off). NULL with d set on failure. */
+LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, const cg_jit_opts *o,
+                             ir_diag *d);
 
 /* ---- kernels --------------------------------------------------------- */
 
@@ -144,6 +148,28 @@ LLVMValueRef cg_intrinsic(cg_ctx *c, const char *name, LLVMTypeRef type, LLVMVal
  * (see backend/jit.c: rt_parallel_for, rt_exec_error, rt_dropout_uniform). */
 LLVMValueRef cg_call(cg_ctx *c, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int nparams,
                      LLVMValueRef *args);
+
+/* ---- --check-numerics (backend/lower_numerics.c) ------------------------ */
+
+typedef struct cg_numerics {
+  LLVMValueRef table; /* kiln_checks: per step call {numel, kind, node id} */
+  LLVMTypeRef table_t, entry_t;
+  LLVMValueRef f32, f64; /* the scan kernels over blocks of a buffer */
+  LLVMValueRef args;     /* kiln_step's alloca: the scan's {x, n, &first} */
+  LLVMValueRef first;    /* kiln_step's alloca: i64, the first bad index */
+} cg_numerics;
+/* Emits the check table for the step's calls (the records with extent > 0,
+ * in order; kind 1 f32 / 2 f64 on a node's last call, else 0) and the scan
+ * kernels. Call before emitting kiln_step; then cg_numerics_allocas in its
+ * entry block. False with d set. */
+bool cg_numerics_begin(cg_ctx *c, cg_numerics *nx, ir_diag *d);
+void cg_numerics_allocas(cg_ctx *c, cg_numerics *nx);
+/* In kiln_step after call i (block: its argument block, slot 0 the
+ * result): scans the result when the table says so, and on a NaN or inf
+ * records RT_ERR_NONFINITE (node, index) in exec and returns from
+ * kiln_step. Leaves the builder where the call loop goes on. */
+void cg_numerics_check(cg_ctx *c, const cg_numerics *nx, LLVMValueRef i, LLVMValueRef block,
+                       LLVMValueRef exec);
 
 /* ---- math (backend/cg_math.c) ------------------------------------------ */
 

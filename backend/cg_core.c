@@ -247,6 +247,8 @@ static bool emit_step(cg_ctx *c, ir_diag *d) {
   LLVMTypeRef at_fns = LLVMGlobalGetValueType(g_fns), at_calls = LLVMGlobalGetValueType(g_calls);
   LLVMTypeRef at_slots = LLVMGlobalGetValueType(g_slots);
   free(fns), free(calls), free(slots);
+  cg_numerics nx;
+  if (c->check_numerics && !cg_numerics_begin(c, &nx, d)) return false;
 
   LLVMTypeRef ft = LLVMFunctionType(c->t_void, &c->t_ptr, 1, 0);
   LLVMValueRef step = LLVMAddFunction(c->mod, "kiln_step", ft);
@@ -254,6 +256,7 @@ static bool emit_step(cg_ctx *c, ir_diag *d) {
   LLVMValueRef bufs = LLVMGetParam(step, 0);
   LLVMValueRef exec = load_buf(c, bufs, c->g->nnodes);
   LLVMValueRef block = LLVMBuildArrayAlloca(c->b, c->t_ptr, cg_i64(c, maxslots), "args");
+  if (c->check_numerics) cg_numerics_allocas(c, &nx);
   cg_loop calls_loop;
   LLVMValueRef i = cg_loop_begin(c, &calls_loop, cg_i64(c, 0), cg_i64(c, ncalls));
   LLVMValueRef extent = LLVMBuildLoad2(c->b, c->t_i64, gep2(c, at_calls, g_calls, i, 0), "extent");
@@ -293,6 +296,7 @@ static bool emit_step(cg_ctx *c, ir_diag *d) {
   LLVMBuildCall2(c->b, c->t_kernel, fn, dargs, 3, "");
   LLVMBuildBr(c->b, next);
   LLVMPositionBuilderAtEnd(c->b, next);
+  if (c->check_numerics) cg_numerics_check(c, &nx, i, block, exec);
   cg_loop_end(c, &calls_loop);
   LLVMBuildRetVoid(c->b);
   return true;
@@ -434,8 +438,10 @@ static bool lower_node(cg_ctx *c, const ir_node *n, sig_table *sigs, ir_diag *d)
   return ok;
 }
 
-LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, bool training, ir_diag *d) {
-  cg_ctx c = {.ctx = ctx, .g = g, .training = training};
+LLVMModuleRef cg_lower_graph(LLVMContextRef ctx, const ir_graph *g, const cg_jit_opts *o,
+                             ir_diag *d) {
+  cg_ctx c = {
+      .ctx = ctx, .g = g, .training = o && o->training, .check_numerics = o && o->check_numerics};
   char name[128];
   snprintf(name, sizeof name, "kiln.%s", g->name);
   c.mod = LLVMModuleCreateWithNameInContext(name, ctx);

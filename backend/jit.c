@@ -103,7 +103,7 @@ static void set_llvm_message(ir_diag *d, const char *what, char *msg) {
 
 /* ---- the cache key ------------------------------------------------------ */
 
-void cg_jit_cache_key(const ir_graph *g, bool training, char out[65]) {
+void cg_jit_cache_key(const ir_graph *g, const cg_jit_opts *o, char out[65]) {
   ir_print_opts po = {.locs = false, .elide_consts = 0};
   char *text = ir_print_str(g, &po);
   char *cpu = LLVMGetHostCPUName();
@@ -112,10 +112,11 @@ void cg_jit_cache_key(const ir_graph *g, bool training, char out[65]) {
   LLVMGetVersion(&maj, &min, &patch);
   /* Separators keep adjacent fields from running into each other. */
   char tail[256];
-  int nt = snprintf(tail, sizeof tail,
-                    "\n--\ntraining=%d\ncpu=%s\nkiln=%s\ncodegen=%d\nllvm=%s/%u.%u.%u\n",
-                    training ? 1 : 0, cpu ? cpu : "", KILN_VERSION, CG_CODEGEN_REVISION,
-                    LLVM_VERSION_STRING, maj, min, patch);
+  int nt =
+      snprintf(tail, sizeof tail,
+               "\n--\ntraining=%d\nnumerics=%d\ncpu=%s\nkiln=%s\ncodegen=%d\nllvm=%s/%u.%u.%u\n",
+               o && o->training, o && o->check_numerics, cpu ? cpu : "", KILN_VERSION,
+               CG_CODEGEN_REVISION, LLVM_VERSION_STRING, maj, min, patch);
   size_t ltext = text ? strlen(text) : 0, lfeat = features ? strlen(features) : 0;
   size_t ltail = nt > 0 ? (size_t)nt < sizeof tail ? (size_t)nt : sizeof tail - 1 : 0;
   char *buf = text ? malloc(ltext + ltail + lfeat + 1) : NULL;
@@ -166,9 +167,9 @@ static LLVMTargetMachineRef host_target_machine(ir_diag *d) {
 /* Lowers, verifies and optimizes g into a module of ctx; NULL with d set.
  * Phase times go to st when non-NULL. */
 static LLVMModuleRef build_module(LLVMContextRef ctx, LLVMTargetMachineRef tm, const ir_graph *g,
-                                  bool training, cg_jit_stats *st, ir_diag *d) {
+                                  const cg_jit_opts *o, cg_jit_stats *st, ir_diag *d) {
   double t0 = now_ms();
-  LLVMModuleRef mod = cg_lower_graph(ctx, g, training, d);
+  LLVMModuleRef mod = cg_lower_graph(ctx, g, o, d);
   if (!mod) return NULL;
   char *msg = NULL;
   if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
@@ -314,13 +315,13 @@ static bool link_object(cg_jit *j, LLVMMemoryBufferRef obj, ir_diag *d) {
 
 /* Lowers, optimizes and emits g into an object file (a fresh context in
  * j->tsc); NULL with d set. */
-static LLVMMemoryBufferRef compile_object(cg_jit *j, const ir_graph *g, bool training,
+static LLVMMemoryBufferRef compile_object(cg_jit *j, const ir_graph *g, const cg_jit_opts *o,
                                           cg_jit_stats *st, ir_diag *d) {
   if (!j->tsc) j->tsc = LLVMOrcCreateNewThreadSafeContext();
   LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(j->tsc);
   LLVMTargetMachineRef tm = host_target_machine(d);
   if (!tm) return NULL;
-  LLVMModuleRef mod = build_module(ctx, tm, g, training, st, d);
+  LLVMModuleRef mod = build_module(ctx, tm, g, o, st, d);
   LLVMMemoryBufferRef obj = NULL;
   if (mod) {
     double t0 = now_ms();
@@ -348,7 +349,7 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_jit_opts *o, cg_jit_stats *st
     ir_diag_set(d, "jit: out of memory");
     return NULL;
   }
-  cg_jit_cache_key(g, o->training, st->key);
+  cg_jit_cache_key(g, o, st->key);
   char *dir = o->no_cache || !st->key[0] ? NULL : cg_jit_cache_dir(o->cache_dir);
 
   if (dir) {
@@ -370,7 +371,7 @@ cg_jit *cg_jit_compile(const ir_graph *g, const cg_jit_opts *o, cg_jit_stats *st
     }
   }
 
-  LLVMMemoryBufferRef obj = compile_object(j, g, o->training, st, d);
+  LLVMMemoryBufferRef obj = compile_object(j, g, o, st, d);
   if (!obj) {
     free(dir);
     cg_jit_destroy(j);
@@ -398,7 +399,7 @@ void cg_jit_destroy(cg_jit *j) {
   free(j);
 }
 
-char *cg_jit_dump(const ir_graph *g, bool training, const char *stage, ir_diag *d) {
+char *cg_jit_dump(const ir_graph *g, const cg_jit_opts *o, const char *stage, ir_diag *d) {
   bool asm_ = stage && strcmp(stage, "asm") == 0;
   if (!stage || (!asm_ && strcmp(stage, "llvm") != 0)) {
     ir_diag_set(d, "dump: unknown stage '%s' (expected llvm or asm)", stage ? stage : "(null)");
@@ -412,7 +413,7 @@ char *cg_jit_dump(const ir_graph *g, bool training, const char *stage, ir_diag *
   LLVMTargetMachineRef tm = host_target_machine(d);
   if (!tm) return NULL;
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef mod = build_module(ctx, tm, g, training, NULL, d);
+  LLVMModuleRef mod = build_module(ctx, tm, g, o, NULL, d);
   char *out = NULL;
   if (mod && !asm_) {
     char *text = LLVMPrintModuleToString(mod);

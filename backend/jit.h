@@ -13,6 +13,8 @@ typedef void (*cg_step_fn)(void **bufs);
 
 typedef struct cg_jit_opts {
   bool training;         /* dropout compiled in (else identity) */
+  bool check_numerics;   /* kiln_step scans every float result for NaN/inf
+                            and returns at the first (cg_lower_graph) */
   bool no_cache;         /* neither read nor write the disk cache */
   const char *cache_dir; /* NULL: $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln */
 } cg_jit_opts;
@@ -30,12 +32,14 @@ cg_step_fn cg_jit_step(const cg_jit *j);
 void cg_jit_destroy(cg_jit *j);
 
 /* The optimized module as LLVM IR text (stage "llvm") or the host's
- * assembly (stage "asm"); malloc'd, caller frees. NULL with d set. */
-char *cg_jit_dump(const ir_graph *g, bool training, const char *stage, ir_diag *d);
+ * assembly (stage "asm") for options o (NULL: all off; the cache fields are
+ * ignored); malloc'd, caller frees. NULL with d set. */
+char *cg_jit_dump(const ir_graph *g, const cg_jit_opts *o, const char *stage, ir_diag *d);
 
 /* The cache key: SHA-256 over the printed graph (constants in full, no
- * locations), the training flag, the host CPU name and features, the kiln,
- * codegen-revision and LLVM versions. */
-void cg_jit_cache_key(const ir_graph *g, bool training, char out[65]);
+ * locations), the options that change code (training, check_numerics; o
+ * NULL: off), the host CPU name and features, the kiln, codegen-revision
+ * and LLVM versions. */
+void cg_jit_cache_key(const ir_graph *g, const cg_jit_opts *o, char out[65]);
 
 #endif

@@ -55,6 +55,21 @@ typedef struct kl_compile_opts {
    * (sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE)); negative = no
    * limit. */
   int64_t max_memory;
+  /* After every kernel (on the reference, every node but constants; a
+   * fused region counts as one), scan its f32/f64 result for NaN and
+   * +-inf and stop the run at the first that holds one, running nothing
+   * after it: kl_run, kl_run_into and kl_train_step_run then fail with
+   *   "FILE:LINE: %NAME: OP: nan at index 5 [1,2] of f32[2,3] (step 7)"
+   * (the node's source location when the IR has one, its value name or
+   * %id, op, first bad flat and multi-index, nan/inf/-inf, and
+   * kl_program_step of the run); a region adds "; first made in its body
+   * by ..." naming the body node, found by re-running the body on the
+   * reference. kl_run then returns no outputs (kl_run_into's may hold
+   * partial results). On the reference no assign takes effect; compiled
+   * code updates parameters in place, so there the assigns before the
+   * offender (and an offending assign) have written theirs. JIT: compiled
+   * in only when set, and part of the cache key. */
+  bool check_numerics;
 } kl_compile_opts;
 
 /* What compiling cost (JIT): whether the disk cache answered, and the wall

@@ -282,6 +282,7 @@ static bool run_ref(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *o
   rt_ref_opts ro = {.training = p->opts.training,
                     .seed = p->opts.seed,
                     .step = p->runs,
+                    .check_numerics = p->opts.check_numerics,
                     .assign = write_param,
                     .assign_ctx = p};
   ok = ok && rt_ref_run(p->g, args, lookup_param, p, &ro, outs, &p->err);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/program.h"
+#include "runtime/numerics.h"
 
 #define GUARD 64
 #define GUARD_BYTE 0xA5
@@ -167,8 +168,10 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   if (s->threads > 1 && !(s->pool = rt_pool_create(s->threads)))
     return ir_diag_set(d, "cannot start %d threads", s->threads), false;
   s->blas_threads = blas_threads_for(g, s->threads);
-  cg_jit_opts jo = {
-      .training = p->opts.training, .no_cache = p->opts.no_cache, .cache_dir = p->opts.cache_dir};
+  cg_jit_opts jo = {.training = p->opts.training,
+                    .check_numerics = p->opts.check_numerics,
+                    .no_cache = p->opts.no_cache,
+                    .cache_dir = p->opts.cache_dir};
   cg_jit_stats st = {0};
   if (p->opts.guard_bytes && !guard_params(p, s, d)) return false;
   if (!(s->jit = cg_jit_compile(g, &jo, &st, d))) return false;
@@ -228,10 +231,39 @@ static int node_prefix(const ir_node *n, char *buf, size_t len) {
   return k;
 }
 
+static bool ranges_overlap(const void *a, size_t na, const void *b, size_t nb) {
+  const char *x = a, *y = b;
+  return na && nb && x < y + nb && y < x + na;
+}
+
+/* The --check-numerics message for the node kiln_step stopped at, in the
+ * reference's format. Called before the outputs are unbound, while bufs
+ * still point at every value the step computed. A region's body is re-run
+ * on its operands unless the memory plan put the result over one of them. */
+static void nonfinite_fault(kl_program *p, const ir_node *n, int64_t pos) {
+  cg_exec_state *s = p->jit;
+  rt_tensor out = {.type = n->type, .data = s->bufs[n->id], .bytes = s->bytes[n->id]};
+  size_t nv = (size_t)(n->nin ? n->nin : 1);
+  rt_tensor *views = n->body ? malloc(nv * sizeof *views) : NULL;
+  const rt_tensor **in = n->body ? malloc(nv * sizeof *in) : NULL;
+  bool keep = views && in;
+  for (int k = 0; keep && k < n->nin; k++) {
+    int a = n->in[k];
+    views[k] = (rt_tensor){.type = p->g->nodes[a]->type, .data = s->bufs[a], .bytes = s->bytes[a]};
+    in[k] = &views[k];
+    keep = !ranges_overlap(out.data, out.bytes, views[k].data, views[k].bytes);
+  }
+  rt_ref_opts o = {.training = p->opts.training, .seed = p->opts.seed, .step = p->runs};
+  rt_nonfinite_report(n, &out, pos, keep ? in : NULL, &o, &p->err);
+  free(views);
+  free(in);
+}
+
 static bool kernel_fault(kl_program *p) {
   const rt_exec *x = &p->jit->exec;
   if (x->err_node < 0 || x->err_node >= p->g->nnodes) return false;
   const ir_node *n = p->g->nodes[x->err_node];
+  if (x->err_kind == RT_ERR_NONFINITE) return nonfinite_fault(p, n, x->err_pos), true;
   char pre[256];
   node_prefix(n, pre, sizeof pre);
   const char *what = x->err_kind == RT_ERR_LABEL ? "label" : "index";
@@ -303,9 +335,10 @@ bool cg_exec_run(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outp
   uint32_t fp = rt_fp_fast();
   cg_jit_step(s->jit)(s->bufs);
   rt_fp_restore(fp);
+  bool fault = kernel_fault(p);
   for (int i = 0; i < g->nnodes; i++)
     if (s->alias[i] >= 0) s->bufs[i] = (unsigned char *)s->owned[i];
-  if (kernel_fault(p) || (p->opts.guard_bytes && guards_damaged(p))) return false;
+  if (fault || (p->opts.guard_bytes && guards_damaged(p))) return false;
   for (int r = 0; r < g->nrets; r++) {
     int id = g->rets[r];
     if (s->alias[id] == r || g->nodes[id]->op == IR_OP_PARAM) continue;

@@ -6,9 +6,13 @@
  *   bench_step --model transformer|seq2seq-attn|gpt [--src-vocab N --tgt-vocab N
  *     --vocab N --embed N --hidden N --ffn N --heads N --layers N --batch N
  *     --src-steps N --tgt-steps N --block N --dropout P --lr X --clip X]
- *     [--threads 2 --warmup 5 --reps 20 --seed 1]
+ *     [--threads 2 --warmup 5 --reps 20 --seed 1 --check-numerics 0|1|ab]
  * Unset model flags take the d2l v1.0 Transformer's values; --layers is
- * the Transformer's blocks. */
+ * the Transformer's blocks. --check-numerics 1 compiles the NaN/inf check
+ * after every kernel in (kl_compile_opts.check_numerics); ab compiles the
+ * step both ways and alternates them step by step, so that the load of a
+ * shared machine falls on both alike, adding the checked step's median
+ * and the median of the per-pair time ratios checked/unchecked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,7 @@ typedef struct bench_opts {
   double dropout, lr, clip;
   int threads, warmup, reps;
   uint64_t seed;
+  const char *check_numerics; /* "0", "1" or "ab" */
 } bench_opts;
 
 static const char *flag(int argc, char **argv, const char *name) {
@@ -183,13 +188,15 @@ int main(int argc, char **argv) {
       .warmup = (int)int_flag(argc, argv, "--warmup", 5),
       .reps = (int)int_flag(argc, argv, "--reps", 20),
       .seed = (uint64_t)int_flag(argc, argv, "--seed", 1),
+      .check_numerics = flag(argc, argv, "--check-numerics"),
   };
   if (!o.model) return fail("", "usage: bench_step --model transformer|seq2seq-attn|gpt [...]");
-  static const char *const known[] = {"--model",   "--src-vocab", "--tgt-vocab", "--vocab",
-                                      "--embed",   "--hidden",    "--ffn",       "--heads",
-                                      "--layers",  "--batch",     "--src-steps", "--tgt-steps",
-                                      "--block",   "--dropout",   "--lr",        "--clip",
-                                      "--threads", "--warmup",    "--reps",      "--seed"};
+  static const char *const known[] = {
+      "--model",         "--src-vocab", "--tgt-vocab", "--vocab",   "--embed",
+      "--hidden",        "--ffn",       "--heads",     "--layers",  "--batch",
+      "--src-steps",     "--tgt-steps", "--block",     "--dropout", "--lr",
+      "--clip",          "--threads",   "--warmup",    "--reps",    "--seed",
+      "--check-numerics"};
   for (int i = 1; i < argc; i += 2) {
     bool ok = false;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++)
@@ -200,6 +207,10 @@ int main(int argc, char **argv) {
       return fail(o.model, msg);
     }
   }
+  if (!o.check_numerics) o.check_numerics = "0";
+  bool ab = !strcmp(o.check_numerics, "ab"), on = !strcmp(o.check_numerics, "1");
+  if (!ab && !on && strcmp(o.check_numerics, "0"))
+    return fail(o.model, "--check-numerics takes 0, 1 or ab");
   if (o.reps < 1 || o.warmup < 0 || o.threads < 1)
     return fail(o.model, "--reps and --threads must be at least 1, --warmup at least 0");
 
@@ -215,35 +226,53 @@ int main(int argc, char **argv) {
                         .seed = o.seed,
                         .training = true,
                         .threads = o.threads,
-                        .no_cache = true};
+                        .no_cache = true,
+                        .check_numerics = on};
   char *err = NULL;
   double t0 = now_s();
   kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss_id, NULL, 0, &opt, &co, &err);
   double compile_s = now_s() - t0;
+  co.check_numerics = true;
+  kl_train_step *sc =
+      s && ab ? kl_compile_train(kl_graph_ir(g), loss_id, NULL, 0, &opt, &co, &err) : NULL;
   kl_graph_destroy(g);
-  if (!s) {
+  if (!s || (ab && !sc)) {
     int rc = fail(o.model, err ? err : "compile failed");
     free(err);
     return rc;
   }
 
-  double *ms = malloc((size_t)o.reps * sizeof *ms);
+  double *ms = malloc((size_t)o.reps * 3 * sizeof *ms);
   if (!ms) return fail(o.model, "out of memory");
+  double *ms_on = ms + o.reps, *ratio = ms + 2 * o.reps;
   double loss = 0, first = 0;
   for (int i = 0; i < o.warmup + o.reps; i++) {
-    t0 = now_s();
-    const char *e = kl_train_step_run(s, in, nin, &loss);
-    double dt = (now_s() - t0) * 1e3;
-    if (e) return fail(o.model, e);
-    if (i == 0) first = loss;
-    if (i >= o.warmup) ms[i - o.warmup] = dt;
+    /* ab: the order within a pair alternates too */
+    for (int k = 0; k < (ab ? 2 : 1); k++) {
+      bool checked = ab && (k ^ (i & 1));
+      double l = 0;
+      t0 = now_s();
+      const char *e = kl_train_step_run(checked ? sc : s, in, nin, &l);
+      double dt = (now_s() - t0) * 1e3;
+      if (e) return fail(o.model, e);
+      if (!checked) loss = l;
+      if (i == 0 && !checked) first = l;
+      if (i >= o.warmup) (checked ? ms_on : ms)[i - o.warmup] = dt;
+    }
+    if (ab && i >= o.warmup) ratio[i - o.warmup] = ms_on[i - o.warmup] / ms[i - o.warmup];
   }
   double med = median(ms, o.reps);
   printf("{\"model\":\"%s\",\"median_ms\":%.3f,\"min_ms\":%.3f,\"compile_s\":%.3f,"
          "\"peak_rss_mb\":%.1f,\"threads\":%d,\"warmup\":%d,\"reps\":%d,\"first_loss\":%.6g,"
-         "\"last_loss\":%.6g}\n",
-         o.model, med, ms[0], compile_s, peak_rss_mb(), o.threads, o.warmup, o.reps, first, loss);
+         "\"last_loss\":%.6g,\"check_numerics\":\"%s\"",
+         o.model, med, ms[0], compile_s, peak_rss_mb(), o.threads, o.warmup, o.reps, first, loss,
+         o.check_numerics);
+  if (ab)
+    printf(",\"checked_median_ms\":%.3f,\"checked_ratio_median\":%.4f", median(ms_on, o.reps),
+           median(ratio, o.reps));
+  printf("}\n");
   free(ms);
+  kl_train_step_destroy(sc);
   for (int i = 0; i < nin; i++)
     kl_tensor_destroy(in[i]);
   kl_train_step_destroy(s);

@@ -30,8 +30,9 @@ _Static_assert(offsetof(rt_exec, seed) == 0 && offsetof(rt_exec, step) == 8,
 
 enum {
   RT_ERR_NONE = 0,
-  RT_ERR_INDEX = 1, /* gather: index value err_val at err_pos outside [0, err_limit) */
-  RT_ERR_LABEL = 2, /* softmax_cross_entropy: label err_val at err_pos outside [0, err_limit) */
+  RT_ERR_INDEX = 1,     /* gather: index value err_val at err_pos outside [0, err_limit) */
+  RT_ERR_LABEL = 2,     /* softmax_cross_entropy: label err_val at err_pos outside [0, err_limit) */
+  RT_ERR_NONFINITE = 3, /* --check-numerics: the node's result is NaN or inf at err_pos */
 };
 
 void rt_exec_init(rt_exec *x, rt_pool *pool, uint64_t seed, uint64_t step);

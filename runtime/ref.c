@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/numerics.h"
 #include "runtime/ref_util.h"
 
 static const rt_ref_fn kernels[IR_NUM_OPS] = {
@@ -14,8 +15,7 @@ static const rt_ref_fn kernels[IR_NUM_OPS] = {
 #undef IR_OP
 };
 
-/* "file.c:12: %name" (location only when known), for messages. */
-static void node_where(const ir_node *n, char *buf, size_t len) {
+void rt_node_where(const ir_node *n, char *buf, size_t len) {
   char nm[160];
   if (n->name)
     snprintf(nm, sizeof nm, "%%%s", n->name);
@@ -32,7 +32,7 @@ static void node_where(const ir_node *n, char *buf, size_t len) {
 static void prefix_node(const ir_node *n, ir_diag *d) {
   if (!d) return;
   char where[256], msg[sizeof d->msg];
-  node_where(n, where, sizeof where);
+  rt_node_where(n, where, sizeof where);
   snprintf(msg, sizeof msg, "%s", d->msg);
   const char *op = (unsigned)n->op < IR_NUM_OPS ? ir_op_get(n->op)->name : "?";
   size_t ol = strlen(op);
@@ -207,6 +207,14 @@ bool rt_ref_run(const ir_graph *g, const rt_tensor *const *args, rt_param_lookup
       for (int k = 0; k < n->nin; k++)
         in[k] = s.val[n->in[k]];
       ok = rt_ref_eval_node(n, in, out, opts, d);
+      /* constants are no kernels (compiled code checks none either) */
+      int64_t bad = ok && opts && opts->check_numerics && n->op != IR_OP_CONST
+                        ? rt_first_nonfinite(out->data, rt_numel(out), out->type.dtype)
+                        : -1;
+      if (bad >= 0) {
+        rt_nonfinite_report(n, out, bad, in, opts, d);
+        ok = false;
+      }
     }
     if (in != inv) free(in);
     if (!ok) {

@@ -11,6 +11,9 @@ typedef struct rt_ref_opts {
   bool training; /* dropout active when true; identity otherwise */
   uint64_t seed; /* dropout masks are keyed by (seed, step, rt_dropout_key) */
   uint64_t step; /* also the value of `step` nodes */
+  /* Fail at the first node whose float result holds a NaN or inf, with
+   * rt_nonfinite_report's message (a region counts as one node). */
+  bool check_numerics;
   /* Called for every assign node, in graph order, after all nodes have run
    * and the outputs are taken: param is the assign's PARAM operand, value
    * its new value (borrowed). NULL ignores assigns. Returning false fails

@@ -13,7 +13,8 @@ RT_REF_FN(rt_ref_region) {
   }
   rt_ref_opts o = {0};
   if (opts) o = *opts;
-  o.assign = NULL; /* bodies hold no state (ir_verify) */
+  o.assign = NULL;          /* bodies hold no state (ir_verify) */
+  o.check_numerics = false; /* the region is checked as one node, as compiled code does */
   rt_tensor *res = NULL;
   ir_diag inner = {0};
   if (!rt_ref_run(n->body, in, NULL, NULL, &o, &res, &inner)) {

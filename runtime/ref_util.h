@@ -10,6 +10,9 @@
 
 #include "runtime/ref_kernels.h"
 
+/* "file.c:12: %name" (location only when known), for messages. */
+void rt_node_where(const ir_node *n, char *buf, size_t len);
+
 /* Splits flat row-major index `flat` of a tensor of type t into idx[]. */
 static inline void rt_unflatten(const ir_type *t, int64_t flat, int64_t *idx) {
   for (int i = t->rank - 1; i >= 0; i--) {

@@ -221,7 +221,7 @@ Test(jit_driver, two_jits_are_independent) {
 /* ---- the cache key ------------------------------------------------------------ */
 
 static void key_of(const ir_graph *g, bool training, char out[65]) {
-  cg_jit_cache_key(g, training, out);
+  cg_jit_cache_key(g, &(cg_jit_opts){.training = training}, out);
   cr_assert_eq(strlen(out), 64);
   cr_assert_eq(strspn(out, "0123456789abcdef"), 64, "not lowercase hex: %s", out);
 }
@@ -249,6 +249,8 @@ Test(jit_driver, key_follows_every_input) {
 
   key_of(g, true, k);
   cr_assert_str_neq(base, k, "training flag");
+  cg_jit_cache_key(g, &(cg_jit_opts){.check_numerics = true}, k);
+  cr_assert_str_neq(base, k, "check_numerics flag");
 
   ir_graph *cval = axpy_graph("axpy", 1000, 0.25f);
   key_of(cval, false, k);
@@ -569,17 +571,17 @@ Test(jit_driver, dump_llvm_is_vectorized) {
   int s = ir_add_node(g, IR_OP_ADD, 2, (int[]){x, y}, NULL, NULL, &d);
   cr_assert(s >= 0, "%s", d.msg);
   ir_set_returns(g, 1, &s);
-  char *ir = cg_jit_dump(g, false, "llvm", &d);
+  char *ir = cg_jit_dump(g, NULL, "llvm", &d);
   cr_assert(ir, "%s", d.msg);
   cr_assert(strstr(ir, "define void @kiln_step"), "%s", ir);
   cr_assert(strstr(ir, "<8 x float>") || strstr(ir, "<16 x float>"), "not vectorized:\n%s", ir);
   free(ir);
-  char *as = cg_jit_dump(g, false, "asm", &d);
+  char *as = cg_jit_dump(g, NULL, "asm", &d);
   cr_assert(as, "%s", d.msg);
   cr_assert(strstr(as, "kiln_step"), "%s", as);
   free(as);
   d.msg[0] = 0;
-  cr_assert_null(cg_jit_dump(g, false, "final", &d));
+  cr_assert_null(cg_jit_dump(g, NULL, "final", &d));
   cr_assert(strstr(d.msg, "final"), "%s", d.msg);
   ir_graph_destroy(g);
 }

@@ -70,7 +70,8 @@ static step_fn jit_build(const ir_graph *g, bool training, bool opt, LLVMOrcLLJI
   LLVMInitializeNativeAsmPrinter();
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
   ir_diag d = {0};
-  LLVMModuleRef mod = cg_lower_graph(LLVMOrcThreadSafeContextGetContext(tsc), g, training, &d);
+  cg_jit_opts o = {.training = training};
+  LLVMModuleRef mod = cg_lower_graph(LLVMOrcThreadSafeContextGetContext(tsc), g, &o, &d);
   cr_assert(mod, "cg_lower_graph: %s", d.msg);
   char *msg = NULL;
   cr_assert(!LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg), "verify: %s", msg);

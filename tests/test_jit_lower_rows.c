@@ -355,7 +355,7 @@ Test(jit_reduce, vectorized) {
   int y = add(g, IR_OP_SUM, 1, &x, at);
   ir_set_returns(g, 1, &y);
   ir_diag d = {0};
-  char *ir = cg_jit_dump(g, false, "llvm", &d);
+  char *ir = cg_jit_dump(g, NULL, "llvm", &d);
   cr_assert(ir, "%s", d.msg);
   cr_expect(strstr(ir, "vector.body") && strstr(ir, "x double>"),
             "the f32 row sum was not vectorized:\n%s", ir);

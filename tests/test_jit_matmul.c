@@ -236,7 +236,7 @@ Test(jit_matmul, serial_blas_calls) {
   for (int dt = 0; dt < 2; dt++) {
     ir_graph *g = build(dt ? IR_F64 : IR_F32, false, false, cs, 1);
     ir_diag d = {0};
-    char *text = cg_jit_dump(g, false, "llvm", &d);
+    char *text = cg_jit_dump(g, NULL, "llvm", &d);
     cr_assert_not_null(text, "%s", d.msg);
     cr_expect_null(strstr(text, "rt_parallel_for"));
     cr_expect_not_null(strstr(text, dt ? "cblas_dgemm" : "cblas_sgemm"));

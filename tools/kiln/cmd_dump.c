@@ -161,7 +161,7 @@ int cmd_dump_ir(int argc, char **argv) {
     fprintf(stderr, "kiln dump-ir: warning: %s: too big to run: %s\n", file, d.msg);
   rc = CLI_OK;
   if (!strcmp(stage, "llvm") || !strcmp(stage, "asm")) {
-    char *text = cg_jit_dump(g, false, stage, &d);
+    char *text = cg_jit_dump(g, NULL, stage, &d);
     if (text)
       fputs(text, stdout);
     else

@@ -15,6 +15,7 @@ static const char usage[] =
     "usage: kiln grad FILE.kir --wrt NAME[,NAME...] [--inputs IN.safetensors]\n"
     "                 [--outputs OUT.safetensors] [--backend jit|ref] [--seed N]\n"
     "                 [--threads N] [--no-cache] [--train] [--print] [--max-memory B]\n"
+    "                 [--check-numerics]\n"
     "                 [pipeline flags]\n"
     "\n"
     "Differentiates the sum of the graph's first output with respect to each NAME,\n"
@@ -29,7 +30,9 @@ static const char usage[] =
     "  --threads N   threads for kernels and OpenBLAS (default: all cores)\n"
     "  --no-cache    do not read or write the compiled-code cache\n"
     "  --train       run dropout as in training (the backward uses the same masks)\n"
-    "  --print       print out0 and the gradients (the default without --outputs)\n";
+    "  --print       print out0 and the gradients (the default without --outputs)\n"
+    "  --check-numerics  stop at the first node (forward or backward) whose result\n"
+    "                holds a NaN or inf and name it; no output is written\n";
 
 typedef struct grad_opts {
   run_common_opts c;

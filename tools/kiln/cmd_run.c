@@ -12,7 +12,8 @@
 static const char usage[] =
     "usage: kiln run FILE.kir [--inputs IN.safetensors] [--outputs OUT.safetensors]\n"
     "                [--backend jit|ref] [--threads N] [--no-cache] [--time] [--seed N]\n"
-    "                [--train] [--print] [--max-memory B] [pipeline flags]\n"
+    "                [--train] [--print] [--max-memory B] [--check-numerics]\n"
+    "                [pipeline flags]\n"
     "\n"
     "Evaluates the graph in FILE.kir.\n"
     "  --inputs F    tensors named after the graph's arguments (without %) or its\n"
@@ -26,7 +27,9 @@ static const char usage[] =
     "  --time        print compile and run times to stderr\n"
     "  --seed N      seed for missing inputs, parameter initialisation, dropout (0)\n"
     "  --train       run dropout as in training\n"
-    "  --print       print the outputs (the default when --outputs is not given)\n";
+    "  --print       print the outputs (the default when --outputs is not given)\n"
+    "  --check-numerics  stop at the first node whose result holds a NaN or inf and\n"
+    "                name it (op, value, source line, index); no output is written\n";
 
 typedef struct run_opts {
   run_common_opts c;

@@ -18,7 +18,7 @@ static const char usage[] =
     "usage: kiln train MODEL [--epochs N | --steps N] [--lr F] [--set KEY=VALUE[,KEY=VALUE...]]\n"
     "                  [--seed N] [--threads N] [--max-memory B] [--json]\n"
     "                  [--data PATH] [--batch N] [--save CKPT] [--save-every N] [--load CKPT]\n"
-    "                  [pipeline flags]\n"
+    "                  [--check-numerics] [pipeline flags]\n"
     "\n"
     "Trains a shipped model ('kiln models' lists them) on its built-in dataset.\n"
     "  --epochs N   passes over the data (default: the model's)\n"
@@ -28,6 +28,8 @@ static const char usage[] =
     "  --seed N     seed for the data, initialisation and dropout (default 0)\n"
     "  --threads N  threads for kernels and OpenBLAS (default: all cores)\n"
     "  --json       make the last line of stdout one JSON object with the results\n"
+    "  --check-numerics  stop at the first node of the training step whose result\n"
+    "               holds a NaN or inf, naming it and the step; nothing is saved\n"
     "  --data, --batch, --save, --load: for the models that support them\n"
     "                (nw-kernel uses none of them and refuses them)\n"
     "  --save CKPT  write a checkpoint (atomically) at each epoch's end and at the last step\n"
@@ -142,6 +144,11 @@ static int parse_args(int argc, char **argv, train_opts *o, raw_flags *f) {
     if (!strcmp(name, "json")) {
       if (val) return cli_usage_error("train", "--json takes no value");
       o->json = true;
+      continue;
+    }
+    if (!strcmp(name, "check-numerics")) {
+      if (val) return cli_usage_error("train", "--check-numerics takes no value");
+      o->check_numerics = true;
       continue;
     }
     const char *v = NULL;

@@ -51,6 +51,8 @@ static int common_opt(cli_args *a, int k, const char *name, const char *val, con
     o->train = true;
   } else if (!strcmp(name, "print")) {
     o->print = true;
+  } else if (!strcmp(name, "check-numerics")) {
+    o->check_numerics = true;
   } else {
     int rc = cli_pass_flag(a, name, val, &o->passes);
     return rc == CLI_PASS_OTHER ? RUN_OPT_OTHER : rc;
@@ -91,7 +93,8 @@ int run_prepare(const char *cmd, const run_common_opts *o, run_session *s) {
                         .training = o->train,
                         .threads = (int)o->threads,
                         .no_cache = o->no_cache,
-                        .max_memory = o->max_memory};
+                        .max_memory = o->max_memory,
+                        .check_numerics = o->check_numerics};
   double t0 = cli_now_ms();
   if (!(s->prog = kl_compile_with(s->g, &o->passes, &co, &s->err)))
     return cli_error(cmd, "%s: %s", o->file, s->err ? s->err : "out of memory");

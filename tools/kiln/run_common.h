@@ -18,7 +18,7 @@ typedef struct run_common_opts {
   const char *file, *inputs, *outputs;
   unsigned long long seed, threads;
   int64_t max_memory; /* --max-memory: kl_compile_opts.max_memory */
-  bool train, print, ref, no_cache;
+  bool train, print, ref, no_cache, check_numerics;
   pass_opts passes; /* the pipeline flags (pass_flags.h) */
 } run_common_opts;
 
@@ -29,8 +29,8 @@ typedef int (*run_extra_opt_fn)(cli_args *a, const char *name, const char *val, 
 
 /* Scans the command's arguments: the graph file, --help (prints usage;
  * returns -1), --inputs, --outputs, --backend, --threads, --no-cache,
- * --seed, --train, --print, --max-memory, the pipeline flags, and through extra the command's own
- * options; the rest are usage errors, as is a missing graph file. */
+ * --seed, --train, --print, --max-memory, --check-numerics, the pipeline flags, and through
+ * extra the command's own options; the rest are usage errors, as is a missing graph file. */
 int run_parse_opts(const char *cmd, int argc, char **argv, const char *usage, run_common_opts *o,
                    run_extra_opt_fn extra, void *ctx);
 

@@ -20,6 +20,7 @@ typedef struct train_opts {
   int threads;        /* 0 = all cores */
   int64_t max_memory; /* --max-memory: kl_compile_opts.max_memory */
   bool json;
+  bool check_numerics;            /* --check-numerics: on the training step's compile */
   int64_t max_steps;              /* --steps on a mini-batch model: stop after N, else 0 */
   int64_t batch;                  /* --batch, 0 = the model's default */
   const char *data, *save, *load; /* --data, --save, --load or NULL */

@@ -48,7 +48,8 @@ static int compile_all(const train_opts *o, gpt_run *r) {
                         .seed = o->seed,
                         .training = true,
                         .threads = o->threads,
-                        .max_memory = o->max_memory};
+                        .max_memory = o->max_memory,
+                        .check_numerics = o->check_numerics};
   char *err = NULL;
   double t0 = cli_now_ms();
   if (rc == CLI_OK && !(r->step = kl_compile_train_with(kl_graph_ir(tg.g), tg.loss.id, NULL, 0,

@@ -141,8 +141,11 @@ static int train(nw_run *r, const train_opts *o, const nw_settings *s) {
     return rc;
   }
   kl_optim_opts opt = {.kind = KL_OPT_SGD, .lr = o->lr};
-  kl_compile_opts copts = {
-      .backend = s->backend, .seed = o->seed, .threads = o->threads, .max_memory = o->max_memory};
+  kl_compile_opts copts = {.backend = s->backend,
+                           .seed = o->seed,
+                           .threads = o->threads,
+                           .max_memory = o->max_memory,
+                           .check_numerics = o->check_numerics};
   char *err = NULL;
   int wid = ng.w.id;
   r->step =

@@ -52,7 +52,8 @@ static int compile_step(const train_opts *o, s2s_run *r) {
                         .seed = o->seed,
                         .training = true,
                         .threads = o->threads,
-                        .max_memory = o->max_memory};
+                        .max_memory = o->max_memory,
+                        .check_numerics = o->check_numerics};
   char *err = NULL;
   double t0 = cli_now_ms();
   r->step =
@@ -132,8 +133,9 @@ static int train_loop(const train_opts *o, s2s_run *r, rt_data_order *ord, batch
     int64_t tokens =
         s2s_batch_fill(&r->train, b->idx, k, c->batch, data[0], data[1], data[2], data[3], data[4]);
     double loss = 0;
+    uint64_t s = kl_program_step(p); /* the failed run counts too */
     const char *e = kl_train_step_run(r->step, b->t, 5, &loss);
-    if (e) return cli_error("train", "step %llu: %s", (unsigned long long)kl_program_step(p), e);
+    if (e) return cli_error("train", "step %llu: %s", (unsigned long long)s, e);
     if (!isfinite(loss))
       return cli_error("train", "step %llu: the loss is %g; try a lower --lr or clip",
                        (unsigned long long)kl_program_step(p), loss);
