@@ -368,13 +368,6 @@ typedef struct sig_table {
   size_t n, cap;
 } sig_table;
 
-static uint64_t sig_hash(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h ^ (h >> 29);
-}
-
 static sig_entry *sig_slot(const sig_table *t, const char *sig, uint64_t h) {
   size_t i = (size_t)h & (t->cap - 1);
   while (t->v[i].sig && (t->v[i].hash != h || strcmp(t->v[i].sig, sig) != 0))
@@ -410,7 +403,7 @@ static bool lower_node(cg_ctx *c, const ir_node *n, sig_table *sigs, ir_diag *d)
     node_signature(c->g, n, sig, need + 1);
   /* Out of memory for a long signature: the node gets kernels of its own. */
   bool shareable = sig != NULL && sig_reserve(sigs);
-  uint64_t h = shareable ? sig_hash(sig) : 0;
+  uint64_t h = shareable ? ir_str_hash(sig) : 0;
   sig_entry *e = shareable ? sig_slot(sigs, sig, h) : NULL;
   if (e && e->sig) {
     if (sig != stack) free(sig);

@@ -61,10 +61,17 @@ int64_t kl_tensor_dim(const kl_tensor *t, int axis) {
   return axis < 0 || axis >= r ? -1 : t->t->type.dims[axis];
 }
 
+/* The index slot of name: where it is, or the empty one it would take
+ * (a scan of the names per lookup was O(params^2) per compile and run). */
+static size_t param_slot(const kl_program *p, const char *name) {
+  size_t i = (size_t)ir_str_hash(name) & (p->picap - 1);
+  while (p->pindex[i] >= 0 && strcmp(p->param_names[p->pindex[i]], name) != 0)
+    i = (i + 1) & (p->picap - 1);
+  return i;
+}
+
 int cg_program_param(const kl_program *p, const char *name) {
-  for (int i = 0; i < p->nparams; i++)
-    if (strcmp(p->param_names[i], name) == 0) return i;
-  return -1;
+  return p->picap ? p->pindex[param_slot(p, name)] : -1;
 }
 
 void kl_program_destroy(kl_program *p) {
@@ -73,6 +80,7 @@ void kl_program_destroy(kl_program *p) {
     rt_tensor_destroy(p->params[i]);
   free(p->params);
   free(p->param_names);
+  free(p->pindex);
   cg_exec_destroy(p->jit);
   ir_graph_destroy(p->g);
   free(p);
@@ -86,10 +94,17 @@ static bool init_params(kl_program *p, ir_diag *d) {
   int cap = p->g->nnodes;
   p->param_names = calloc((size_t)(cap ? cap : 1), sizeof *p->param_names);
   p->params = calloc((size_t)(cap ? cap : 1), sizeof *p->params);
-  if (!p->param_names || !p->params) {
+  size_t icap = 16;
+  while (icap < 2 * (size_t)cap + 2)
+    icap *= 2;
+  p->pindex = malloc(icap * sizeof *p->pindex);
+  if (!p->param_names || !p->params || !p->pindex) {
     ir_diag_set(d, "out of memory");
     return false;
   }
+  for (size_t i = 0; i < icap; i++)
+    p->pindex[i] = -1;
+  p->picap = icap;
   for (int i = 0; i < p->g->nnodes; i++) {
     const ir_node *n = p->g->nodes[i];
     if (n->op != IR_OP_PARAM) continue;
@@ -101,6 +116,7 @@ static bool init_params(kl_program *p, ir_diag *d) {
       return false;
     }
     p->param_names[p->nparams] = name;
+    p->pindex[param_slot(p, name)] = p->nparams;
     p->params[p->nparams] = t;
     ir_diag e = {0};
     if (!rt_param_init(t, n->attrs[1].s, n->attrs[2].f, p->opts.seed, (uint32_t)p->nparams, &e)) {
@@ -212,6 +228,23 @@ static const rt_tensor *lookup_param(void *ctx, const ir_node *n) {
 
 const kl_compile_stats *kl_program_stats(const kl_program *p) { return &p->stats; }
 
+typedef struct in_ptr {
+  const void *data;
+  int index;
+} in_ptr;
+
+static int by_ptr_only(const void *pa, const void *pb) {
+  uintptr_t a = (uintptr_t)((const in_ptr *)pa)->data, b = (uintptr_t)((const in_ptr *)pb)->data;
+  return (a > b) - (a < b);
+}
+
+static int by_ptr(const void *pa, const void *pb) {
+  int c = by_ptr_only(pa, pb);
+  if (c) return c;
+  int a = ((const in_ptr *)pa)->index, b = ((const in_ptr *)pb)->index;
+  return (a > b) - (a < b);
+}
+
 /* Counts and types of inputs and outputs, with messages naming the value. */
 static bool check_io(kl_program *p, kl_tensor *const *inputs, int ninputs,
                      kl_tensor *const *outputs, int noutputs) {
@@ -238,22 +271,37 @@ static bool check_io(kl_program *p, kl_tensor *const *inputs, int ninputs,
       return false;
     }
   }
+  /* Kernels write outputs directly: one that is also an input would be
+   * read and written by the same kernel. The inputs' storage sorted once
+   * (a scan of the inputs per output was O(inputs * outputs)). */
+  in_ptr *by_data = outputs ? malloc(sizeof *by_data * (size_t)(ninputs ? ninputs : 1)) : NULL;
+  if (outputs && !by_data) {
+    ir_diag_set(&p->err, "out of memory");
+    return false;
+  }
+  for (int i = 0; outputs && i < ninputs; i++)
+    by_data[i] = (in_ptr){inputs[i]->t->data, i};
+  if (outputs) qsort(by_data, (size_t)ninputs, sizeof *by_data, by_ptr);
   for (int r = 0; outputs && r < noutputs; r++) {
-    /* Kernels write outputs directly: one that is also an input would be
-     * read and written by the same kernel. */
-    for (int i = 0; i < ninputs; i++) {
-      if (outputs[r] == inputs[i] || outputs[r]->t->data == inputs[i]->t->data) {
-        ir_diag_set(&p->err, "output %d is the same tensor as input %d", r, i);
-        return false;
-      }
+    in_ptr key = {outputs[r]->t->data, -1};
+    const in_ptr *hit = bsearch(&key, by_data, (size_t)ninputs, sizeof *by_data, by_ptr_only);
+    /* the first input sharing the storage, as a scan in order finds it */
+    while (hit && hit > by_data && hit[-1].data == key.data)
+      hit--;
+    if (hit) {
+      ir_diag_set(&p->err, "output %d is the same tensor as input %d", r, hit->index);
+      free(by_data);
+      return false;
     }
     const ir_type *want = &g->nodes[g->rets[r]]->type, *got = &outputs[r]->t->type;
     if (!ir_type_eq(got, want)) {
       ir_diag_set(&p->err, "output %d: expected %s, got %s", r, ir_type_str(want, a, sizeof a),
                   ir_type_str(got, b, sizeof b));
+      free(by_data);
       return false;
     }
   }
+  free(by_data);
   return true;
 }
 

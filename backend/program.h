@@ -42,6 +42,8 @@ struct kl_program {
   uint64_t runs; /* the step counter: one per run (dropout masks, step nodes) */
   int nparams;
   const char **param_names; /* borrowed from g */
+  int *pindex;              /* param_names' positions by ir_str_hash, -1 empty */
+  size_t picap;             /* power of two, over twice the graph's nodes */
   rt_tensor **params;
   cg_exec_state *jit; /* NULL on the reference backend */
   ir_diag err;

@@ -1,8 +1,8 @@
 /* Scale benchmark (issue 16): per-pass times of the generated graphs of
  * tests/support/scale_graphs.h at growing node counts, so a pass that turns
  * quadratic shows as a time that quadruples when N doubles twice.
- *   bench_scale passes chain|returns|fanout N...   one line per pass
- *   bench_scale write chain|returns|fanout N FILE  the .kir text, for the CLI */
+ *   bench_scale passes chain|returns|fanout|params N...   one line per pass
+ *   bench_scale write chain|returns|fanout|params N FILE  the .kir text, for the CLI */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@ static char *gen(const char *kind, int n) {
   if (strcmp(kind, "chain") == 0) return sg_chain(n, 16);
   if (strcmp(kind, "returns") == 0) return sg_returns(n, 16);
   if (strcmp(kind, "fanout") == 0) return sg_fanout(n, 16);
+  if (strcmp(kind, "params") == 0) return sg_params(n, 16);
   return NULL;
 }
 

@@ -248,6 +248,13 @@ bool ir_attr_eq(const ir_attr *a, const ir_attr *b) {
   return false;
 }
 
+uint64_t ir_str_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h ^ (h >> 29);
+}
+
 const ir_attr *ir_node_attr(const ir_node *n, const char *name) {
   int i = ir_attr_index(n->op, name);
   return i < 0 ? NULL : &n->attrs[i];

@@ -296,6 +296,10 @@ const ir_attr *ir_node_attr(const ir_node *n, const char *name);
 /* Same kind and value; floats by bits (-0.0 differs from 0.0, NaN equals
  * itself), strings and int lists by content. */
 bool ir_attr_eq(const ir_attr *a, const ir_attr *b);
+/* A 64-bit hash of a string (FNV-1a, its high bits folded into the low
+ * ones that power-of-two tables index by), for the name tables of the
+ * layers above. */
+uint64_t ir_str_hash(const char *s);
 /* Arguments in order (nodes with op ARG); returns count, fills ids if
  * non-NULL. */
 int ir_graph_args(const ir_graph *g, int *ids);

@@ -133,8 +133,14 @@ static int by_offset(const void *pa, const void *pb) {
  * settle at the bottom; the many small ones fill the holes their lifetimes
  * leave. The overlapping blocks come from the live tree, sorted by offset
  * for the gap scan: O(sum of overlaps * log), where a scan of every placed
- * block per block was quadratic in a graph's values. Returns the arena
- * size, or -1 when out of memory. npos is the number of node positions. */
+ * block per block was quadratic in a graph's values.
+ * When many values live at once (the forward values of a long chain's
+ * gradient all wait for the backward), the sum of overlaps is itself
+ * quadratic; past a budget far above what the shipped models' training
+ * steps need, the remaining blocks are stacked above the arena instead
+ * (valid, one buffer each, as without planning), so a big graph costs
+ * O(budget) more, not hours. Returns the arena size, or -1 when out of
+ * memory. npos is the number of node positions. */
 static int64_t place_blocks(block **order, int nb, int npos, block **alive) {
   qsort(order, (size_t)nb, sizeof *order, by_size_desc);
   live_tree t = {.leaves = 1};
@@ -148,12 +154,18 @@ static int64_t place_blocks(block **order, int nb, int npos, block **alive) {
   }
   for (int i = 0; i < 2 * t.leaves; i++)
     t.maxend[i] = -1;
-  int64_t arena = 0;
+  int64_t arena = 0, visited = 0, budget = 64 * (int64_t)nb + ((int64_t)1 << 22);
   for (int k = 0; k < nb; k++) {
     block *b = order[k];
     b->rank = k;
+    if (visited > budget) {
+      b->offset = arena;
+      arena += b->size;
+      continue;
+    }
     int np = 0;
     tree_alive(&t, 1, 0, t.leaves - 1, b->end, b->start, alive, &np);
+    visited += np;
     qsort(alive, (size_t)np, sizeof *alive, by_offset);
     int64_t prev_end = 0, best = -1, best_gap = INT64_MAX;
     for (int q = 0; q < np; q++) {

@@ -49,16 +49,9 @@ static char *dupstr(const char *s) {
   return r;
 }
 
-static size_t hash_name(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)(h ^ (h >> 29));
-}
-
 /* The index slot of name: where it is, or the empty slot it would take. */
 static size_t index_slot(const rt_safetensors *st, const char *name) {
-  size_t i = hash_name(name) & (st->icap - 1);
+  size_t i = (size_t)ir_str_hash(name) & (st->icap - 1);
   while (st->index[i] >= 0 && strcmp(st->tensors[st->index[i]].name, name) != 0)
     i = (i + 1) & (st->icap - 1);
   return i;

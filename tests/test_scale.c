@@ -226,3 +226,22 @@ Test(scale, pipeline_time_grows_linearly, .timeout = 600) {
   expect_linear("elementwise chain", sg_chain, 100000);
   expect_linear("fan-out", sg_fanout, 33000); /* three nodes per step */
 }
+
+Test(scale, hundred_thousand_parameters, .timeout = 600) {
+  const int n = 100000; /* looked up by name at compile time and per run */
+  ir_graph *g = parse_owned(sg_params(n, WIDTH));
+  kl_tensor *x = input_x();
+  kl_tensor **out[2];
+  for (int b = 0; b < 2; b++) {
+    double t0 = now_s();
+    out[b] = run(g, b ? KL_BACKEND_JIT : KL_BACKEND_REF, x, 1);
+    double t = now_s() - t0;
+    cr_expect_lt(t, BOUND_JIT_S, "%s backend: %d parameters took %.1f s", b ? "jit" : "ref", n, t);
+  }
+  /* both initialise every parameter from the same seeded streams */
+  cr_expect_leq(tc_rel_err(out[1][0], out[0][0], IR_F32), 1e-5, "jit against the ref backend");
+  free_outs(out[0], 1);
+  free_outs(out[1], 1);
+  kl_tensor_destroy(x);
+  ir_graph_destroy(g);
+}

@@ -85,6 +85,19 @@ char *sg_fanout(int n, int width) {
   return done(&b);
 }
 
+char *sg_params(int n, int width) {
+  sbuf b = {0};
+  put(&b, "graph @params(%%x: f32[%d]) {\n", width);
+  for (int i = 1; i <= n; i++) {
+    put(&b, "  %%w%d = param(\"w%d\") : f32[%d]\n", i, i, width);
+    char prev[24] = "x";
+    if (i > 1) snprintf(prev, sizeof prev, "s%d", i - 1);
+    put(&b, "  %%s%d = add(%%%s, %%w%d) : f32[%d]\n", i, prev, i, width);
+  }
+  put(&b, "  return %%s%d\n}\n", n);
+  return done(&b);
+}
+
 int sg_write(const char *path, const char *text) {
   FILE *f = text ? fopen(path, "w") : NULL;
   if (!f) return 0;

@@ -14,6 +14,10 @@ char *sg_returns(int k, int width);
  * running sum s_i = add(s_{i-1}, t_i): wide fan-out of %x, distinct scalar
  * constants. malloc'd. */
 char *sg_fanout(int n, int width);
+/* graph @params(%x: f32[W]): n parameters "w1".."wn" (zeros), a running
+ * sum s_i = add(s_{i-1}, w_i) from %x: many parameters looked up by name.
+ * malloc'd. */
+char *sg_params(int n, int width);
 /* Writes text to path; false on failure. */
 int sg_write(const char *path, const char *text);
 
