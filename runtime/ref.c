@@ -23,6 +23,8 @@ void rt_node_where(const ir_node *n, char *buf, size_t len) {
     snprintf(nm, sizeof nm, "%%%d", n->id);
   if (n->loc.file)
     snprintf(buf, len, "%s:%d: %s", n->loc.file, n->loc.line, nm);
+  else if (n->loc.text_line > 0) /* parsed from IR text with no "# file:line" comment */
+    snprintf(buf, len, "%d:%d: %s", n->loc.text_line, n->loc.text_col, nm);
   else
     snprintf(buf, len, "%s", nm);
 }

@@ -10,7 +10,8 @@
 
 #include "runtime/ref_kernels.h"
 
-/* "file.c:12: %name" (location only when known), for messages. */
+/* "file.c:12: %name", or "LINE:COL: %name" for a node parsed from IR text
+ * without a "# file:line" comment (location only when known), for messages. */
 void rt_node_where(const ir_node *n, char *buf, size_t len);
 
 /* Splits flat row-major index `flat` of a tensor of type t into idx[]. */

@@ -401,6 +401,23 @@ Test(cli_check_numerics, run_names_the_node_and_writes_nothing) {
   cr_expect(test_exists("o.safetensors"), "without the option the NaN is written");
 }
 
+/* A .kir node with no "# file:line" comment is named by its line:col in
+ * the file, which the parser keeps for every node. */
+Test(cli_check_numerics, a_node_without_a_location_comment_is_named_by_its_text_position) {
+  test_write_text("nl.kir", "graph @nl(%x: f32[2,3]) {\n"
+                            "  %n = neg(%x) : f32[2,3]\n"
+                            "  %a = abs(%n) : f32[2,3]\n"
+                            "  %y = log(%n) : f32[2,3]\n"
+                            "  %z = add(%y, %a) : f32[2,3]\n"
+                            "  return %z\n"
+                            "}\n");
+  for (int b = 0; b < 2; b++) {
+    cr_expect_eq(kiln_on(b, "run nl.kir --no-fusion --check-numerics"), 1, "%s", test_err);
+    cr_expect(strstr(test_err, "kiln run: nl.kir: 4:3: %y: log: "), "%s: %s", backend_names[b],
+              test_err);
+  }
+}
+
 Test(cli_check_numerics, grad_catches_the_backward) {
   /* sqrt is finite at 0, its derivative is not */
   test_write_text("g.kir", "graph @g(%x: f32[3]) {\n"
