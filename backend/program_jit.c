@@ -12,6 +12,7 @@
 
 #include "backend/program.h"
 #include "runtime/numerics.h"
+#include "runtime/ref_util.h"
 
 #define GUARD 64
 #define GUARD_BYTE 0xA5
@@ -220,15 +221,13 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   return true;
 }
 
-/* "model.c:12: %e: " as the reference interpreter prefixes its messages. */
+/* "model.c:12: %e: " exactly as the reference interpreter prefixes its
+ * messages (one formatter, so the two backends cannot drift apart). */
 static int node_prefix(const ir_node *n, char *buf, size_t len) {
-  int k = 0;
-  if (n->loc.file) k = snprintf(buf, len, "%s:%d: ", n->loc.file, n->loc.line);
-  if (n->name)
-    k += snprintf(buf + k, len - (size_t)k, "%%%s: ", n->name);
-  else
-    k += snprintf(buf + k, len - (size_t)k, "%%%d: ", n->id);
-  return k;
+  rt_node_where(n, buf, len);
+  size_t k = strlen(buf);
+  if (k + 2 < len) buf[k++] = ':', buf[k++] = ' ', buf[k] = 0;
+  return (int)k;
 }
 
 static bool ranges_overlap(const void *a, size_t na, const void *b, size_t nb) {
