@@ -56,6 +56,15 @@ const char *train_given(const train_opts *o, const char *key) {
   return NULL;
 }
 
+kl_compile_opts train_compile_opts(const train_opts *o, kl_backend backend, bool step) {
+  return (kl_compile_opts){.backend = backend,
+                           .seed = o->seed,
+                           .training = step,
+                           .threads = o->threads,
+                           .max_memory = o->max_memory,
+                           .check_numerics = step && o->check_numerics};
+}
+
 const char *train_get(const train_opts *o, const char *key) {
   const char *v = train_given(o, key);
   const kl_model_key *k = v ? NULL : kl_model_key_find(o->model, key);

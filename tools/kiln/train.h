@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/kiln_run.h"
 #include "models/models.h"
 #include "passes/pipeline.h"
 
@@ -33,6 +34,11 @@ typedef struct train_opts {
     char *key, *value; /* owned */
   } set[TRAIN_MAX_SET];
 } train_opts;
+
+/* The compile options a trainer's programs share: backend, seed, threads
+ * and the memory guard. The training step (step = true) also runs in
+ * training mode with --check-numerics; eval and sampling graphs do not. */
+kl_compile_opts train_compile_opts(const train_opts *o, kl_backend backend, bool step);
 
 /* The value of --set key (last one wins), else the registry's default. */
 const char *train_get(const train_opts *o, const char *key);

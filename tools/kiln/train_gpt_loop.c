@@ -44,12 +44,7 @@ static int compile_all(const train_opts *o, gpt_run *r) {
   const char *ge = rc ? NULL : kl_graph_error(tg.g) ? kl_graph_error(tg.g) : kl_graph_error(lg);
   if (ge) rc = cli_error("train", "%s", ge);
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = o->lr, .clip_norm = r->set.clip};
-  kl_compile_opts co = {.backend = r->set.backend,
-                        .seed = o->seed,
-                        .training = true,
-                        .threads = o->threads,
-                        .max_memory = o->max_memory,
-                        .check_numerics = o->check_numerics};
+  kl_compile_opts co = train_compile_opts(o, r->set.backend, true);
   char *err = NULL;
   double t0 = cli_now_ms();
   if (rc == CLI_OK && !(r->step = kl_compile_train_with(kl_graph_ir(tg.g), tg.loss.id, NULL, 0,

@@ -141,11 +141,7 @@ static int train(nw_run *r, const train_opts *o, const nw_settings *s) {
     return rc;
   }
   kl_optim_opts opt = {.kind = KL_OPT_SGD, .lr = o->lr};
-  kl_compile_opts copts = {.backend = s->backend,
-                           .seed = o->seed,
-                           .threads = o->threads,
-                           .max_memory = o->max_memory,
-                           .check_numerics = o->check_numerics};
+  kl_compile_opts copts = train_compile_opts(o, s->backend, true);
   char *err = NULL;
   int wid = ng.w.id;
   r->step =
@@ -181,8 +177,7 @@ static int train(nw_run *r, const train_opts *o, const nw_settings *s) {
 static int evaluate(nw_run *r, nw_kind k, const train_opts *o, const nw_settings *s) {
   nw_graph ng = nw_kernel_build(k, r->data.n_test, 1, r->data.n_train, false);
   if (!ng.g) return cli_error("train", "out of memory");
-  kl_compile_opts copts = {
-      .backend = s->backend, .seed = o->seed, .threads = o->threads, .max_memory = o->max_memory};
+  kl_compile_opts copts = train_compile_opts(o, s->backend, false);
   char *err = NULL;
   kl_program *p = kl_graph_error(ng.g) ? NULL : kl_compile(kl_graph_ir(ng.g), &copts, &err);
   int rc = CLI_OK;

@@ -188,10 +188,7 @@ int s2s_evaluate(const train_opts *o, s2s_run *r) {
   if (n > 0) {
     tm_config dc = r->set.meta.cfg;
     dc.batch = n < EVAL_ROWS ? n : EVAL_ROWS;
-    kl_compile_opts co = {.backend = r->set.backend,
-                          .seed = o->seed,
-                          .threads = o->threads,
-                          .max_memory = o->max_memory};
+    kl_compile_opts co = train_compile_opts(o, r->set.backend, false);
     char *err = NULL;
     ir_diag d = {0};
     translations t = {0};

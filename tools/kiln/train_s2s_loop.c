@@ -48,12 +48,7 @@ static int compile_step(const train_opts *o, s2s_run *r) {
     return rc;
   }
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = o->lr, .clip_norm = r->set.clip};
-  kl_compile_opts co = {.backend = r->set.backend,
-                        .seed = o->seed,
-                        .training = true,
-                        .threads = o->threads,
-                        .max_memory = o->max_memory,
-                        .check_numerics = o->check_numerics};
+  kl_compile_opts co = train_compile_opts(o, r->set.backend, true);
   char *err = NULL;
   double t0 = cli_now_ms();
   r->step =
