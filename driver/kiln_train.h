@@ -23,8 +23,11 @@ typedef enum { KL_OPT_SGD, KL_OPT_ADAM, KL_OPT_ADAMW } kl_optimizer;
  *               ("Attention Is All You Need" with lr = d^-0.5 warmup^-0.5)
  * COSINE        linear warm-up over `warmup` steps to lr, then
  *               min_lr + (lr - min_lr) (1 + cos(pi s / S)) / 2 with
- *               s = min(t - warmup, S), S = total_steps - warmup. */
-typedef enum { KL_LR_CONSTANT, KL_LR_WARMUP_RSQRT, KL_LR_COSINE } kl_lr_schedule;
+ *               s = min(t - warmup, S), S = total_steps - warmup.
+ * NANOGPT       nanoGPT's get_lr (train.py): COSINE with the warm-up
+ *               lr (t + 1) / (warmup + 1) while t < warmup; total_steps is
+ *               its lr_decay_iters. */
+typedef enum { KL_LR_CONSTANT, KL_LR_WARMUP_RSQRT, KL_LR_COSINE, KL_LR_NANOGPT } kl_lr_schedule;
 
 /* PyTorch's semantics and defaults where a field is 0:
  * SGD: momentum buffer b = momentum b + g (no dampening), p -= lr_t b
@@ -33,7 +36,11 @@ typedef enum { KL_LR_CONSTANT, KL_LR_WARMUP_RSQRT, KL_LR_COSINE } kl_lr_schedule
  *      g. ADAMW: the same moments, decay applied as p *= 1 - lr_t wd.
  * clip_norm > 0: global-norm clipping of all gradients together before the
  *      update, as torch.nn.utils.clip_grad_norm_ (coef = clip / (norm +
- *      1e-6), applied when below 1). */
+ *      1e-6), applied when below 1).
+ * decay_min_rank: weight decay applies only to parameters of at least this
+ *      rank (0 or 1: all); 2 is nanoGPT's configure_optimizers grouping
+ *      (matrices and embeddings decay; biases and LayerNorm gains do not),
+ *      i.e. two torch param groups, one with weight_decay 0. */
 typedef struct kl_optim_opts {
   kl_optimizer kind;
   double lr;
@@ -44,6 +51,7 @@ typedef struct kl_optim_opts {
   kl_lr_schedule schedule;
   int64_t warmup, total_steps;
   double min_lr;
+  int decay_min_rank;
 } kl_optim_opts;
 
 typedef struct kl_train_step kl_train_step;

@@ -70,7 +70,8 @@ static pass_optim to_pass(const kl_optim_opts *o) {
                       .schedule = (pass_lr_kind)o->schedule,
                       .warmup = o->warmup,
                       .total_steps = o->total_steps,
-                      .min_lr = o->min_lr};
+                      .min_lr = o->min_lr,
+                      .decay_min_rank = o->decay_min_rank};
 }
 
 pass_opts kl_default_pass_opts(void) {

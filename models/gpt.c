@@ -1,9 +1,8 @@
 /* gpt: nanoGPT's decoder-only language model (Karpathy's model.py, GPT with
- * bias=True) written with the public DSL only. Each block's parameters are
- * created just before the block is applied, which is also nanoGPT's
- * named_parameters() order, so no per-block tables are needed. Attention
- * keeps the heads as their own axis ([B, heads, T, C / heads]), as
- * nanoGPT's view + transpose does. */
+ * bias=True, or bias=False with no_bias) written with the public DSL only. Each block's parameters
+ * are created just before the block is applied, which is also nanoGPT's named_parameters() order,
+ * so no per-block tables are needed. Attention keeps the heads as their own axis ([B, heads, T, C /
+ * heads]), as nanoGPT's view + transpose does. */
 #include <math.h>
 #include <stdio.h>
 
@@ -47,14 +46,17 @@ static void linear_make(kl_graph *g, const gpt_config *c, const char *scope, int
                         int64_t in, double std, kl_value *w, kl_value *b) {
   kl_scope_push(g, scope);
   *w = kl_param_init(g, "weight", c->dtype, KL_SHAPE(out, in), KL_INIT_NORMAL, std);
-  *b = kl_param_init(g, "bias", c->dtype, KL_SHAPE(out), KL_INIT_ZEROS, 0);
+  *b = c->no_bias ? kl_none() : kl_param_init(g, "bias", c->dtype, KL_SHAPE(out), KL_INIT_ZEROS, 0);
   kl_scope_pop(g);
 }
 
 static void ln_make(kl_graph *g, const gpt_config *c, const char *scope, ln_params *p) {
   kl_scope_push(g, scope);
   p->w = kl_param_init(g, "weight", c->dtype, KL_SHAPE(c->embed), KL_INIT_ONES, 0);
-  p->b = kl_param_init(g, "bias", c->dtype, KL_SHAPE(c->embed), KL_INIT_ZEROS, 0);
+  /* nanoGPT's LayerNorm(bias=False) is F.layer_norm without a bias, i.e.
+   * a shift of zeros: a constant, so nothing trains or checkpoints it. */
+  p->b = c->no_bias ? kl_broadcast_to(kl_scalar(g, 0.0, c->dtype), KL_SHAPE(c->embed))
+                    : kl_param_init(g, "bias", c->dtype, KL_SHAPE(c->embed), KL_INIT_ZEROS, 0);
   kl_scope_pop(g);
 }
 
@@ -80,9 +82,10 @@ static void block_make(kl_graph *g, const gpt_config *c, int i, block_params *p)
 
 /* ---- layers ------------------------------------------------------------- */
 
-/* x @ w^T + b for a PyTorch-layout weight w [out, in]. */
+/* x @ w^T + b for a PyTorch-layout weight w [out, in]; b may be kl_none(). */
 static kl_value linear(kl_value x, kl_value w, kl_value b) {
-  return kl_add(kl_matmul_t(x, w, false, true), b);
+  kl_value y = kl_matmul_t(x, w, false, true);
+  return b.g == NULL && b.id < 0 ? y : kl_add(y, b); /* kl_none(): no bias */
 }
 
 static kl_value layernorm(kl_value x, const ln_params *p) {

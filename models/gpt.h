@@ -18,6 +18,8 @@ typedef struct gpt_config {
                      each block's attention and MLP projections */
   int64_t batch;  /* rows per graph run (static shapes) */
   kl_dtype dtype; /* KL_F32 for training; KL_F64 for gradient checks */
+  bool no_bias;   /* nanoGPT's bias=False (its train.py default): no Linear
+                     biases and LayerNorms with a gain only */
 } gpt_config;
 
 /* `kiln train gpt` with no flags: a small model that trains in about a
@@ -49,7 +51,8 @@ const char *gpt_config_check(const gpt_config *c);
  * Linear weights N(0, 0.02), c_proj weights N(0, 0.02 / sqrt(2 * layers)),
  * biases zeros; LayerNorm eps 1e-5; GELU exact (erf); attention scaled by
  * 1 / sqrt(C / heads) and causally masked. There is no lm_head.weight: the
- * head is wte (logits = x wte^T, no bias), as nanoGPT ties them. */
+ * head is wte (logits = x wte^T, no bias), as nanoGPT ties them.
+ * With no_bias there is no parameter named *.bias: nanoGPT's bias=False. */
 
 /* Training graph. Arguments: tokens i32[B, T], targets i32[B, T].
  * Outputs: 0 loss, scalar: the mean over all B * T positions of the

@@ -18,6 +18,7 @@ int ob_t1(ob *b) {
 }
 
 bool ob_lr_check(ob *b, const pass_optim *o) {
+  const char *name = o->schedule == PASS_LR_NANOGPT ? "NANOGPT" : "COSINE";
   switch (o->schedule) {
   case PASS_LR_CONSTANT: return true;
   case PASS_LR_WARMUP_RSQRT:
@@ -27,15 +28,16 @@ bool ob_lr_check(ob *b, const pass_optim *o) {
     }
     return true;
   case PASS_LR_COSINE:
+  case PASS_LR_NANOGPT:
     if (o->warmup < 0 || o->total_steps <= o->warmup) {
       pb_fail(&b->pb,
-              "the COSINE schedule needs 0 <= warmup < total_steps, got warmup "
+              "the %s schedule needs 0 <= warmup < total_steps, got warmup "
               "%lld and total_steps %lld",
-              (long long)o->warmup, (long long)o->total_steps);
+              name, (long long)o->warmup, (long long)o->total_steps);
       return false;
     }
     if (!(o->min_lr >= 0) || o->min_lr > o->lr) {
-      pb_fail(&b->pb, "the COSINE schedule needs 0 <= min_lr <= lr, got %g and %g", o->min_lr,
+      pb_fail(&b->pb, "the %s schedule needs 0 <= min_lr <= lr, got %g and %g", name, o->min_lr,
               o->lr);
       return false;
     }
@@ -57,7 +59,9 @@ static int warmup_rsqrt(ob *b, const pass_optim *o) {
 }
 
 /* Warm-up lr t1 / w while t < w (so lr is reached at t1 = w), then
- * min_lr + (lr - min_lr) (1 + cos(pi s / S)) / 2 with s = min(t - w, S). */
+ * min_lr + (lr - min_lr) (1 + cos(pi s / S)) / 2 with s = min(t - w, S).
+ * nanoGPT's get_lr ramps to lr t1 / (w + 1) instead, never reaching lr
+ * before the cosine starts. */
 static int cosine(ob *b, const pass_optim *o) {
   pass_builder *pb = &b->pb;
   double w = (double)o->warmup, S = (double)(o->total_steps - o->warmup);
@@ -70,7 +74,8 @@ static int cosine(ob *b, const pass_optim *o) {
                        pb_scalar(pb, 0.5 * (o->lr - o->min_lr), IR_F64));
   int decay = pb_binary(pb, IR_OP_ADD, half, pb_scalar(pb, o->min_lr, IR_F64));
   if (o->warmup == 0) return decay;
-  int ramp = pb_binary(pb, IR_OP_MUL, t1, pb_scalar(pb, o->lr / w, IR_F64));
+  double ramp_div = o->schedule == PASS_LR_NANOGPT ? w + 1 : w;
+  int ramp = pb_binary(pb, IR_OP_MUL, t1, pb_scalar(pb, o->lr / ramp_div, IR_F64));
   int in[3] = {pb_binary(pb, IR_OP_CMP_LT, t, pb_scalar(pb, w, IR_F64)), ramp, decay};
   return pb_node(pb, IR_OP_SELECT, 3, in, NULL, NULL);
 }
@@ -79,7 +84,8 @@ int ob_lr_schedule(ob *b, const pass_optim *o) {
   pass_builder *pb = &b->pb;
   switch (o->schedule) {
   case PASS_LR_WARMUP_RSQRT: return warmup_rsqrt(b, o);
-  case PASS_LR_COSINE: return cosine(b, o);
+  case PASS_LR_COSINE:
+  case PASS_LR_NANOGPT: return cosine(b, o);
   case PASS_LR_CONSTANT: break;
   }
   return pb_scalar(pb, o->lr, IR_F64);

@@ -33,6 +33,8 @@ static bool resolve(const pass_optim *in, pass_optim *o, ir_diag *d) {
     bad = "momentum must be >= 0", v = o->momentum;
   else if (!(o->weight_decay >= 0))
     bad = "weight_decay must be >= 0", v = o->weight_decay;
+  else if (o->decay_min_rank < 0)
+    bad = "decay_min_rank must be >= 0", v = o->decay_min_rank;
   else if (!(o->clip_norm >= 0))
     bad = "clip_norm must be >= 0", v = o->clip_norm;
   else if (adam && !(o->beta1 >= 0 && o->beta1 < 1))
@@ -148,6 +150,11 @@ static void clip(ob *b, double clip_norm, int n, int *g) {
   }
 }
 
+/* Whether p's group decays: nanoGPT's grouping by rank (decay_min_rank). */
+static bool decays(const pass_optim *o, const ir_node *p) {
+  return o->weight_decay > 0 && p->type.rank >= o->decay_min_rank;
+}
+
 typedef struct update {
   int param, value; /* a PARAM node and its new value */
 } update;
@@ -157,7 +164,7 @@ static int sgd(ob *b, const pass_optim *o, scalars *s, int p, int g, update *slo
   pass_builder *pb = &b->pb;
   const ir_node *pn = pb->g->nodes[p];
   ir_dtype dt = pn->type.dtype;
-  if (o->weight_decay > 0)
+  if (decays(o, pn))
     g = pb_binary(pb, IR_OP_ADD, g,
                   pb_binary(pb, IR_OP_MUL, p, pb_scalar(pb, o->weight_decay, dt)));
   if (o->momentum > 0) {
@@ -176,7 +183,7 @@ static int adam(ob *b, const pass_optim *o, scalars *s, int p, int g, update *sl
   const ir_node *pn = pb->g->nodes[p];
   ir_dtype dt = pn->type.dtype;
   bool decoupled = o->kind == PASS_OPT_ADAMW;
-  if (o->weight_decay > 0 && !decoupled)
+  if (decays(o, pn) && !decoupled)
     g = pb_binary(pb, IR_OP_ADD, g,
                   pb_binary(pb, IR_OP_MUL, p, pb_scalar(pb, o->weight_decay, dt)));
   int m0 = new_slot(b, pn, "m"), v0 = new_slot(b, pn, "v");
@@ -193,8 +200,7 @@ static int adam(ob *b, const pass_optim *o, scalars *s, int p, int g, update *sl
       pb_scalar(pb, o->eps, dt));
   int step = pb_binary(pb, IR_OP_MUL, pb_binary(pb, IR_OP_DIV, m, denom),
                        scalar_as(b, s, S_STEP_SIZE, dt));
-  if (o->weight_decay > 0 && decoupled)
-    p = pb_binary(pb, IR_OP_MUL, p, scalar_as(b, s, S_DECAY, dt));
+  if (decays(o, pn) && decoupled) p = pb_binary(pb, IR_OP_MUL, p, scalar_as(b, s, S_DECAY, dt));
   return pb_binary(pb, IR_OP_SUB, p, step);
 }
 

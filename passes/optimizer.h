@@ -8,7 +8,12 @@
 #include "ir/ir.h"
 
 typedef enum { PASS_OPT_SGD, PASS_OPT_ADAM, PASS_OPT_ADAMW } pass_opt_kind;
-typedef enum { PASS_LR_CONSTANT, PASS_LR_WARMUP_RSQRT, PASS_LR_COSINE } pass_lr_kind;
+typedef enum {
+  PASS_LR_CONSTANT,
+  PASS_LR_WARMUP_RSQRT,
+  PASS_LR_COSINE,
+  PASS_LR_NANOGPT
+} pass_lr_kind;
 
 /* Field for field the same as kl_optim_opts (0 = PyTorch's default). */
 typedef struct pass_optim {
@@ -21,6 +26,7 @@ typedef struct pass_optim {
   pass_lr_kind schedule;
   int64_t warmup, total_steps;
   double min_lr;
+  int decay_min_rank; /* weight decay only on params of at least this rank */
 } pass_optim;
 
 /* Appends to g the update of params[i] (PARAM node ids, float, trainable)

@@ -1,6 +1,7 @@
 /* The gpt model (models/gpt.c) against PyTorch running nanoGPT's modules
  * (tests/golden/golden_gpt.py) on both backends: parameter names, order and
- * shapes, logits and loss, every gradient, one clipped Adam step; the
+ * shapes, logits and loss, every gradient, one clipped Adam step, three
+ * steps of nanoGPT's AdamW recipe on the bias=False model; the
  * logits graph's causality; an f64 finite-difference gradcheck; dropout
  * sites and the default graph; configs the model must refuse. */
 #include <criterion/criterion.h>
@@ -229,6 +230,102 @@ static void adam_step_matches(kl_backend b) {
 
 Test(gpt_model, adam_ref) { adam_step_matches(KL_BACKEND_REF); }
 Test(gpt_model, adam_jit) { adam_step_matches(KL_BACKEND_JIT); }
+
+/* ---- nanoGPT's recipe: bias=False, AdamW with two groups, get_lr ---------- */
+
+/* Three steps of nanoGPT's optimizer recipe on the bias=False model
+ * (golden_gpt.py's gpt_nobias_adamw): AdamW, beta2 0.99, weight decay on
+ * the parameters of rank >= 2 only, get_lr's warm-up, peak and floor, and
+ * clipping, in float64 (the golden's precision), so every weight and loss
+ * must agree to 1e-9: a wrong group, schedule step or bias-correction
+ * shows at 1e-4 or more. */
+static double scalar(const rt_safetensors *st, const char *name) {
+  return rt_get_f(golden_st_get(st, name), 0);
+}
+
+static void nanogpt_recipe_matches(kl_backend b) {
+  rt_safetensors *st = golden_st_read(GOLDEN_DIR, "gpt_nobias_adamw");
+  gpt_config c = {.vocab = mg_int(st, "cfg.vocab"),
+                  .block = mg_int(st, "cfg.block"),
+                  .embed = mg_int(st, "cfg.embed"),
+                  .heads = mg_int(st, "cfg.heads"),
+                  .layers = mg_int(st, "cfg.layers"),
+                  .batch = mg_int(st, "cfg.batch"),
+                  .dtype = KL_F64,
+                  .no_bias = true};
+  gpt_train t = build_train(&c);
+  kl_optim_opts opt = {.kind = KL_OPT_ADAMW,
+                       .lr = scalar(st, "lr"),
+                       .beta2 = scalar(st, "beta2"),
+                       .weight_decay = scalar(st, "weight_decay"),
+                       .clip_norm = scalar(st, "clip"),
+                       .schedule = KL_LR_NANOGPT,
+                       .warmup = (int64_t)scalar(st, "warmup"),
+                       .total_steps = (int64_t)scalar(st, "decay_iters"),
+                       .min_lr = scalar(st, "min_lr"),
+                       .decay_min_rank = 2};
+  kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
+  char *err = NULL;
+  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &o, &err);
+  cr_assert_not_null(s, "%s", err);
+  kl_graph_destroy(t.g);
+  kl_program *p = kl_train_step_program(s);
+  int nparams = 0;
+  for (int i = 0; i < kl_program_num_params(p); i++) {
+    const char *name = kl_program_param_name(p, i);
+    if (strchr(name, '@')) continue;
+    cr_expect_null(strstr(name, "bias"), "bias=False has no %s", name);
+    kl_tensor *w = mg_to_kl(golden_st_get(st, name), KL_TENSOR_F64);
+    const char *msg = kl_program_set_param(p, name, w);
+    cr_assert_null(msg, "set %s: %s", name, msg);
+    kl_tensor_destroy(w);
+    nparams++;
+  }
+  cr_expect_eq(nparams, 3 + 6 * (int)c.layers, "wte, wpe, 6 per block, ln_f");
+  const rt_tensor *losses = golden_st_get(st, "losses");
+  for (int step = 0; step < 3; step++) {
+    char key[32];
+    snprintf(key, sizeof key, "tokens.%d", step);
+    kl_tensor *in[2] = {mg_to_kl(golden_st_get(st, key), KL_TENSOR_I32), NULL};
+    snprintf(key, sizeof key, "targets.%d", step);
+    in[1] = mg_to_kl(golden_st_get(st, key), KL_TENSOR_I32);
+    double loss = 0;
+    const char *msg = kl_train_step_run(s, in, 2, &loss);
+    cr_assert_null(msg, "step %d: %s", step, msg);
+    double want = rt_get_f(losses, step);
+    cr_expect(fabs(loss - want) <= 1e-10 * want, "step %d: loss %.12g, torch %.12g", step, loss,
+              want);
+    kl_tensor_destroy(in[0]);
+    kl_tensor_destroy(in[1]);
+  }
+  double worst = 0;
+  for (int i = 0; i < kl_program_num_params(p); i++) {
+    const char *name = kl_program_param_name(p, i);
+    if (strchr(name, '@')) continue;
+    char key[200];
+    snprintf(key, sizeof key, "adamw3.%s", name);
+    kl_tensor *k = NULL;
+    const char *msg = kl_program_get_param(p, name, &k);
+    cr_assert_null(msg, "%s", msg);
+    const rt_tensor *w = golden_st_get(st, key);
+    const double *v = kl_tensor_data(k);
+    int bad = 0;
+    for (int64_t e = 0; e < rt_numel(w); e++) {
+      double d = fabs(v[e] - rt_get_f(w, e));
+      worst = fmax(worst, d);
+      if (!(d <= 1e-9) && bad++ < 5)
+        cr_expect_fail("%s[%lld]: kiln %.12g, torch %.12g", key, (long long)e, v[e],
+                       rt_get_f(w, e));
+    }
+    kl_tensor_destroy(k);
+  }
+  cr_log_info("nanoGPT recipe, 3 steps (%s): worst absolute error %.2g", mg_backend_name(b), worst);
+  kl_train_step_destroy(s);
+  rt_st_destroy(st);
+}
+
+Test(gpt_model, nanogpt_recipe_ref) { nanogpt_recipe_matches(KL_BACKEND_REF); }
+Test(gpt_model, nanogpt_recipe_jit) { nanogpt_recipe_matches(KL_BACKEND_JIT); }
 
 /* ---- causality ----------------------------------------------------------------------- */
 

@@ -30,6 +30,14 @@ static double hp(const rt_safetensors *st, const char *field) {
   return rt_get_f(golden_st_get(st, name), 0);
 }
 
+/* Fields added after the first goldens were written (absent there: 0). */
+static double hp_or0(const rt_safetensors *st, const char *field) {
+  char name[64];
+  snprintf(name, sizeof name, "opt.%s", field);
+  const rt_tensor *t = rt_st_get(st, name);
+  return t ? rt_get_f(t, 0) : 0;
+}
+
 static pass_optim case_opts(const rt_safetensors *st) {
   return (pass_optim){.kind = (pass_opt_kind)hp(st, "kind"),
                       .lr = hp(st, "lr"),
@@ -42,7 +50,8 @@ static pass_optim case_opts(const rt_safetensors *st) {
                       .schedule = (pass_lr_kind)hp(st, "schedule"),
                       .warmup = (int64_t)hp(st, "warmup"),
                       .total_steps = (int64_t)hp(st, "total_steps"),
-                      .min_lr = hp(st, "min_lr")};
+                      .min_lr = hp(st, "min_lr"),
+                      .decay_min_rank = (int)hp_or0(st, "decay_min_rank")};
 }
 
 static void expect_close(const char *what, int64_t i, double got, double exp, double rtol,
@@ -244,6 +253,7 @@ PASS_CASE(adam)
 PASS_CASE(adamw)
 PASS_CASE(warmup_rsqrt)
 PASS_CASE(cosine)
+PASS_CASE(adamw_nanogpt)
 
 /* ---- learning-rate schedules by hand -------------------------------------- */
 
@@ -318,6 +328,25 @@ Test(lr_schedule, cosine_without_warmup_starts_at_lr) {
   expect_close("lr", 0, lr[0], 0.1, 1e-12, 0);
   expect_close("lr", 1, lr[1], 0.05, 1e-12, 0);
   expect_close("lr", 2, lr[2], 0.0, 0, 1e-15);
+}
+
+Test(lr_schedule, nanogpt_get_lr) {
+  /* nanoGPT's get_lr with warmup 3, lr_decay_iters 7, lr 1, min 0.1:
+   * t = 0..2 ramp (t + 1) / 4; t = 3..7 cosine over 4 iterations; then
+   * the floor. */
+  pass_optim o = {.kind = PASS_OPT_SGD,
+                  .lr = 1.0,
+                  .schedule = PASS_LR_NANOGPT,
+                  .warmup = 3,
+                  .total_steps = 7,
+                  .min_lr = 0.1};
+  double lr[10], want[10] = {0.25, 0.5, 0.75};
+  for (int t = 3; t < 10; t++)
+    want[t] = t > 7 ? 0.1 : 0.1 + 0.45 * (1 + cos(3.14159265358979323846 * (t - 3) / 4));
+  lr_trajectory(&o, 10, lr);
+  for (int i = 0; i < 10; i++)
+    expect_close("lr", i, lr[i], want[i], 1e-12, 1e-15);
+  cr_expect(fabs(lr[3] - 1.0) < 1e-12, "the cosine starts at lr");
 }
 
 /* ---- structure, text, errors ---------------------------------------------- */
@@ -483,7 +512,8 @@ static void run_train_case(const char *name, ir_dtype dt, kl_backend backend) {
                      .schedule = (kl_lr_schedule)po.schedule,
                      .warmup = po.warmup,
                      .total_steps = po.total_steps,
-                     .min_lr = po.min_lr};
+                     .min_lr = po.min_lr,
+                     .decay_min_rank = po.decay_min_rank};
   kl_compile_opts co = {.backend = backend, .no_cache = true, .threads = 1};
   int loss;
   kl_graph *g = tiny_model(dt, &loss);
@@ -536,3 +566,4 @@ TRAIN_CASE(adam)
 TRAIN_CASE(adamw)
 TRAIN_CASE(warmup_rsqrt)
 TRAIN_CASE(cosine)
+TRAIN_CASE(adamw_nanogpt)

@@ -20,6 +20,17 @@ writes tests/golden/gpt/gpt.safetensors (read by tests/test_gpt_model.c):
 - adam.NAME: NAME after one step (loss.backward(), clip_grad_norm_ to
   clip, Adam lr, default betas and eps).
 
+It also writes tests/golden/gpt/gpt_nobias_adamw.safetensors: the same
+config with nanoGPT's bias=False (no Linear biases, LayerNorm gains only)
+trained 3 steps by nanoGPT's recipe: torch.optim.AdamW with beta2 0.99 and
+weight decay 0.1 on the parameters of dim >= 2 only (configure_optimizers'
+two groups), get_lr's warm-up and cosine (warmup_iters 1, lr_decay_iters 2:
+the three steps see the warm-up, the peak and the floor) and
+clip_grad_norm_. Keys: cfg.*, the recipe's scalars (lr, min_lr, beta2,
+weight_decay, clip, warmup, decay_iters), tokens.S / targets.S for steps
+S = 0, 1, 2, the initial parameters, losses [3] and adamw3.NAME after the
+third step.
+
 Everything after the float32 draw runs in float64. Deterministic:
 rerunning rewrites identical bytes.
 """
@@ -41,13 +52,29 @@ OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt")
 SEED = 20240901
 CFG = dict(vocab=11, block=8, embed=16, heads=2, layers=2, batch=3)
 LR, CLIP = 0.005, 1.0
+# nanoGPT's recipe at golden scale (golden_nobias_adamw)
+NANO = dict(lr=0.005, min_lr=0.0005, beta2=0.99, weight_decay=0.1, clip=1.0, warmup=1,
+            decay_iters=2)
+
+
+class LayerNorm(nn.Module):
+    """nanoGPT's LayerNorm: an optional bias (F.layer_norm with None)."""
+
+    def __init__(self, ndim, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.c_attn = nn.Linear(c["embed"], 3 * c["embed"])
-        self.c_proj = nn.Linear(c["embed"], c["embed"])
+        bias = c.get("bias", True)
+        self.c_attn = nn.Linear(c["embed"], 3 * c["embed"], bias=bias)
+        self.c_proj = nn.Linear(c["embed"], c["embed"], bias=bias)
         self.n_head, self.n_embd = c["heads"], c["embed"]
         T = c["block"]
         self.register_buffer("bias", torch.tril(torch.ones(T, T)).view(1, 1, T, T))
@@ -69,9 +96,10 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.c_fc = nn.Linear(c["embed"], 4 * c["embed"])
+        bias = c.get("bias", True)
+        self.c_fc = nn.Linear(c["embed"], 4 * c["embed"], bias=bias)
         self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * c["embed"], c["embed"])
+        self.c_proj = nn.Linear(4 * c["embed"], c["embed"], bias=bias)
 
     def forward(self, x):
         return self.c_proj(self.gelu(self.c_fc(x)))
@@ -80,9 +108,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(c["embed"])
+        self.ln_1 = LayerNorm(c["embed"], c.get("bias", True))
         self.attn = CausalSelfAttention(c)
-        self.ln_2 = nn.LayerNorm(c["embed"])
+        self.ln_2 = LayerNorm(c["embed"], c.get("bias", True))
         self.mlp = MLP(c)
 
     def forward(self, x):
@@ -97,7 +125,7 @@ class GPT(nn.Module):
             wte=nn.Embedding(c["vocab"], c["embed"]),
             wpe=nn.Embedding(c["block"], c["embed"]),
             h=nn.ModuleList([Block(c) for _ in range(c["layers"])]),
-            ln_f=nn.LayerNorm(c["embed"])))
+            ln_f=LayerNorm(c["embed"], c.get("bias", True))))
         self.lm_head = nn.Linear(c["embed"], c["vocab"], bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
 
@@ -167,9 +195,64 @@ def golden(out_dir):
           % (len(params), loss.item(), norm.item(), out_dir))
 
 
+def nanogpt_get_lr(it, r):
+    """nanoGPT's train.py get_lr, line for line."""
+    if it < r["warmup"]:
+        return r["lr"] * (it + 1) / (r["warmup"] + 1)
+    if it > r["decay_iters"]:
+        return r["min_lr"]
+    decay_ratio = (it - r["warmup"]) / (r["decay_iters"] - r["warmup"])
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return r["min_lr"] + coeff * (r["lr"] - r["min_lr"])
+
+
+def golden_nobias_adamw(out_dir):
+    c, r = dict(CFG, bias=False), NANO
+    torch.manual_seed(SEED + 1)
+    net = draw_weights(GPT(c))
+    B, T, V = c["batch"], c["block"], c["vocab"]
+    text = torch.randint(0, V, (4 * B * T,))
+    t = {"cfg." + k: torch.tensor(v, dtype=torch.int32) for k, v in CFG.items()}
+    for k, v in r.items():
+        t[k] = torch.tensor(float(v), dtype=torch.float64)
+    params = list(net.named_parameters())
+    if any(n.endswith(".bias") for n, _ in params):
+        sys.exit("golden_gpt.py: bias=False left a bias parameter")
+    for n, p in params:
+        t[n] = p.detach().clone()
+    # configure_optimizers: decay the parameters of dim >= 2 only
+    groups = [{"params": [p for _, p in params if p.dim() >= 2], "weight_decay": r["weight_decay"]},
+              {"params": [p for _, p in params if p.dim() < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=r["lr"], betas=(0.9, r["beta2"]))
+    losses = []
+    for step in range(3):
+        starts = torch.randint(0, len(text) - T - 1, (B,))
+        x = torch.stack([text[s:s + T] for s in starts])
+        y = torch.stack([text[s + 1:s + 1 + T] for s in starts])
+        t["tokens.%d" % step], t["targets.%d" % step] = x.to(torch.int32), y.to(torch.int32)
+        for g in optimizer.param_groups:
+            g["lr"] = nanogpt_get_lr(step, r)
+        _, loss = net(x, y)
+        losses.append(loss.item())
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), r["clip"])
+        if step == 0 and not norm.item() > 1.05 * r["clip"]:
+            sys.exit("golden_gpt.py: nobias step 0's norm %g does not clip" % norm.item())
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    t["losses"] = torch.tensor(losses, dtype=torch.float64)
+    for n, p in params:
+        t["adamw3." + n] = p.detach().clone()
+    with open(os.path.join(out_dir, "gpt_nobias_adamw.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(t))
+    print("wrote the gpt bias=False AdamW golden (%d parameters, losses %s) to %s"
+          % (len(params), ", ".join("%.6f" % v for v in losses), out_dir))
+
+
 def main(out_dir=OUT_DIR):
     os.makedirs(out_dir, exist_ok=True)
     golden(out_dir)
+    golden_nobias_adamw(out_dir)
 
 
 if __name__ == "__main__":

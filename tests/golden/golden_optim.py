@@ -14,8 +14,10 @@ optimizers, torch.nn.utils.clip_grad_norm_ and LambdaLR.
 Optimizer cases train the model tanh(x @ w1 + b1) @ w2 with MSE against y.
 Each file holds x, y, the initial w1, b1, w2, the kl_optim_opts fields as
 float64 scalars named opt.<field> (0 meaning PyTorch's default, as in
-backend/kiln_run.h; kind 0 SGD, 1 Adam, 2 AdamW; schedule 0 constant,
-1 warmup_rsqrt, 2 cosine), `losses` (the loss of each step, before its
+driver/kiln_train.h; kind 0 SGD, 1 Adam, 2 AdamW; schedule 0 constant,
+1 warmup_rsqrt, 2 cosine, 3 nanogpt; decay_min_rank > 1 puts the
+parameters of lower rank in a second param group with weight_decay 0, as
+nanoGPT's configure_optimizers does), `losses` (the loss of each step, before its
 update) and final.w1, final.b1, final.w2.
 
 Loss cases hold the inputs, the loss and the gradient of sum(loss) with
@@ -38,9 +40,9 @@ OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optim")
 f64 = torch.float64
 
 SGD, ADAM, ADAMW = 0, 1, 2
-CONSTANT, WARMUP_RSQRT, COSINE = 0, 1, 2
+CONSTANT, WARMUP_RSQRT, COSINE, NANOGPT = 0, 1, 2, 3
 FIELDS = ["kind", "lr", "momentum", "beta1", "beta2", "eps", "weight_decay", "clip_norm",
-          "schedule", "warmup", "total_steps", "min_lr"]
+          "schedule", "warmup", "total_steps", "min_lr", "decay_min_rank"]
 
 
 def f32_values(gen, *shape, scale=1.0):
@@ -77,17 +79,40 @@ def lr_lambda(o):
             s = min(t - w, S)
             return (min_lr + (lr - min_lr) * (1 + math.cos(math.pi * s / S)) / 2) / lr
         return cosine
+    if o["schedule"] == NANOGPT:
+        return lambda t: nanogpt_get_lr(t, lr, w, total, min_lr) / lr
     return lambda t: 1.0
 
 
+def nanogpt_get_lr(it, learning_rate, warmup_iters, lr_decay_iters, min_lr):
+    """nanoGPT's train.py get_lr, line for line."""
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    assert 0 <= decay_ratio <= 1
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return min_lr + coeff * (learning_rate - min_lr)
+
+
+def param_groups(o, params):
+    """One group, or nanoGPT's two: rank >= decay_min_rank decays."""
+    if o["decay_min_rank"] <= 1:
+        return [{"params": params, "weight_decay": o["weight_decay"]}]
+    return [{"params": [p for p in params if p.dim() >= o["decay_min_rank"]],
+             "weight_decay": o["weight_decay"]},
+            {"params": [p for p in params if p.dim() < o["decay_min_rank"]],
+             "weight_decay": 0.0}]
+
+
 def make_optimizer(o, params):
+    groups = param_groups(o, params)
     if o["kind"] == SGD:
-        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"],
-                               weight_decay=o["weight_decay"])
+        return torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"])
     betas = (o["beta1"] or 0.9, o["beta2"] or 0.999)
     cls = torch.optim.Adam if o["kind"] == ADAM else torch.optim.AdamW
-    return cls(params, lr=o["lr"] or 1e-3, betas=betas, eps=o["eps"] or 1e-8,
-               weight_decay=o["weight_decay"])
+    return cls(groups, lr=o["lr"] or 1e-3, betas=betas, eps=o["eps"] or 1e-8)
 
 
 def optim_case(name, steps, **opts):
@@ -166,6 +191,11 @@ def cases():
                    warmup=2),
         optim_case("cosine", 6, kind=ADAM, lr=0.02, schedule=COSINE, warmup=1, total_steps=4,
                    min_lr=0.002, weight_decay=1e-2),
+        # nanoGPT's recipe: AdamW, beta2 0.99, decay on matrices only (b1 is
+        # in the no-decay group), get_lr's warm-up, cosine and floor
+        optim_case("adamw_nanogpt", 6, kind=ADAMW, lr=0.02, beta2=0.99, weight_decay=0.1,
+                   clip_norm=clip, schedule=NANOGPT, warmup=2, total_steps=4, min_lr=0.002,
+                   decay_min_rank=2),
         mse_case(),
         masked_xent_case(),
     ]
