@@ -107,6 +107,57 @@ Test(cli_gpt, resume_continues_the_exact_run) {
             "%s", test_err);
 }
 
+/* nanoGPT's recipe (train_gpt_optim.c) on the tiny run: AdamW with the
+ * rank >= 2 grouping, bias=False, warm-up and cosine. It must change the
+ * run (the keys reach the compiled step), evaluate every eval_every steps,
+ * record "adamw" and resume to the same losses in every digit. */
+#define RECIPE                                                                                     \
+  "--set optim=adamw,beta2=0.99,weight_decay=0.1,bias=0,warmup=5,decay=cosine,decay_iters=64,"     \
+  "min_lr=1e-4,eval_every=8,eval_iters=2 "
+
+Test(cli_gpt, nanogpt_recipe_trains_evaluates_and_resumes) {
+  double plain[4], full[4], a[4], b[4];
+  cr_assert_eq(kiln("train gpt " TINY "--epochs 2 --seed 3 --json"), 0, "%s", test_err);
+  json_t *j = test_last_json();
+  cr_assert_eq(losses(j, plain, 4), 2);
+  json_decref(j);
+  cr_assert_eq(kiln("train gpt " TINY RECIPE "--epochs 2 --seed 3 --json"), 0, "%s", test_err);
+  cr_expect(strstr(test_out, "step 8  val loss "), "%s", test_out);
+  j = test_last_json();
+  cr_assert_eq(losses(j, full, 4), 2);
+  cr_expect_str_eq(json_string_value(json_object_get(j, "optimizer")), "adamw");
+  /* Estimates at every multiple of 8 and at both epoch ends, in order. */
+  json_int_t per_epoch = json_integer_value(json_object_get(j, "steps")) / 2, want[16];
+  size_t nwant = 0;
+  for (json_int_t s = 1; s <= 2 * per_epoch && nwant < 16; s++)
+    if (s % 8 == 0 || s % per_epoch == 0) want[nwant++] = s;
+  json_t *ev = json_object_get(j, "val_losses");
+  cr_assert_eq(json_array_size(ev), nwant);
+  for (size_t i = 0; i < nwant; i++) {
+    json_t *e = json_array_get(ev, i);
+    cr_expect_eq(json_integer_value(json_array_get(e, 0)), want[i], "estimate %zu", i);
+    cr_expect(json_number_value(json_array_get(e, 1)) > 0);
+  }
+  json_decref(j);
+  cr_expect(full[0] != plain[0] && full[1] != plain[1], "the recipe changed nothing: %.17g",
+            full[1]);
+  cr_assert_eq(kiln("train gpt " TINY RECIPE "--epochs 1 --seed 3 --save r.ckpt --json"), 0, "%s",
+               test_err);
+  j = test_last_json();
+  cr_assert_eq(losses(j, a, 4), 1);
+  json_decref(j);
+  cr_assert_eq(kiln("train gpt " TINY RECIPE "--epochs 2 --seed 3 --load r.ckpt --json"), 0, "%s",
+               test_err);
+  j = test_last_json();
+  cr_assert_eq(losses(j, b, 4), 1);
+  json_decref(j);
+  cr_expect_eq(a[0], full[0], "%.17g vs %.17g", a[0], full[0]);
+  cr_expect_eq(b[0], full[1], "%.17g vs %.17g", b[0], full[1]);
+  /* The recorded settings hold: a plain-Adam resume of it is refused. */
+  cr_expect_eq(kiln("train gpt " TINY "--epochs 2 --seed 3 --set optim=adam --load r.ckpt"), 1);
+  cr_expect(strstr(test_err, "optim=adam conflicts"), "%s", test_err);
+}
+
 Test(cli_gpt, bad_settings_are_usage_errors) {
   const char *cases[][2] = {
       {"train gpt --set embed=16,heads=3", "heads"},
@@ -117,6 +168,15 @@ Test(cli_gpt, bad_settings_are_usage_errors) {
       {"train gpt --set backend=tpu", "backend"},
       {"train gpt --set prompt=", "prompt"},
       {"train gpt --set colour=red", "colour"},
+      {"train gpt --set optim=sgd", "optim"},
+      {"train gpt --set decay=linear", "decay"},
+      {"train gpt --set bias=2", "bias"},
+      {"train gpt --set beta2=1", "beta2"},
+      {"train gpt --set beta1=0", "beta1"},
+      {"train gpt --set weight_decay=-1", "weight_decay"},
+      {"train gpt --set eval_iters=x", "eval_iters"},
+      {"train gpt --set warmup=10,decay=cosine,decay_iters=5", "warmup < decay_iters"},
+      {"train gpt --lr 0.001 --set decay=cosine,min_lr=0.01", "min_lr"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cr_expect_eq(kiln(cases[i][0]), 2, "%s: %s", cases[i][0], test_err);

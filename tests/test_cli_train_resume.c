@@ -62,7 +62,7 @@ Test(cli_resume, optimizer_and_config_must_fit) {
   test_ckpt_rewrite("s.ckpt", "sgd.ckpt",
                     (test_ckpt_edit){.key = RT_CKPT_OPTIMIZER, .value = "sgd"});
   cr_expect_eq(kiln(S2S "--steps 2 --load sgd.ckpt"), 1);
-  expect_in(test_err, "sgd.ckpt: metadata 'optimizer' is 'sgd'; kiln trains this model with adam");
+  expect_in(test_err, "sgd.ckpt: metadata 'optimizer' is 'sgd'; this run trains with adam");
   test_ckpt_rewrite("s.ckpt", "noopt.ckpt", (test_ckpt_edit){.key = RT_CKPT_OPTIMIZER});
   cr_expect_eq(kiln(S2S "--steps 2 --load noopt.ckpt"), 1);
   expect_in(test_err, "noopt.ckpt: metadata 'optimizer' is missing");

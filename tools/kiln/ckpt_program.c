@@ -13,8 +13,9 @@
 
 #define MAX_EXTRA 8
 
-bool ckpt_program_save(const char *path, kl_program *train, const char *model, uint64_t seed,
-                       int64_t data_position, const rt_ckpt_meta *extra, int nextra, ir_diag *d) {
+bool ckpt_program_save(const char *path, kl_program *train, const char *model,
+                       const char *optimizer, uint64_t seed, int64_t data_position,
+                       const rt_ckpt_meta *extra, int nextra, ir_diag *d) {
   if (nextra < 0 || nextra > MAX_EXTRA) {
     ir_diag_set(d, "%s: %d extra metadata entries (at most %d)", path, nextra, MAX_EXTRA);
     return false;
@@ -41,7 +42,7 @@ bool ckpt_program_save(const char *path, kl_program *train, const char *model, u
                                         {RT_CKPT_STEP, step},
                                         {RT_CKPT_SEED, seeds},
                                         {RT_CKPT_DATA_POS, pos},
-                                        {RT_CKPT_OPTIMIZER, CKPT_OPTIMIZER_NAME}};
+                                        {RT_CKPT_OPTIMIZER, optimizer}};
     for (int i = 0; i < nextra; i++)
       meta[5 + i] = extra[i];
     ok = rt_checkpoint_save(path, ts, n, meta, 5 + nextra, d);
@@ -99,16 +100,17 @@ static rt_ckpt_expect *expected_params(const kl_graph *g, kl_value loss, int *n,
   return e;
 }
 
-bool ckpt_program_check(const rt_checkpoint *ck, const kl_graph *g, kl_value loss, ir_diag *d) {
+bool ckpt_program_check(const rt_checkpoint *ck, const kl_graph *g, kl_value loss,
+                        const char *optimizer, ir_diag *d) {
   const char *path = rt_checkpoint_path(ck), *opt = rt_checkpoint_meta(ck, RT_CKPT_OPTIMIZER);
   int64_t v;
   if (!rt_checkpoint_meta_i64(ck, RT_CKPT_STEP, &v, d) ||
       !rt_checkpoint_meta_i64(ck, RT_CKPT_DATA_POS, &v, d))
     return false;
-  if (!opt || strcmp(opt, CKPT_OPTIMIZER_NAME)) {
-    ir_diag_set(d, "%s: metadata '%s' is %s%.40s%s; kiln trains this model with %s", path,
+  if (!opt || strcmp(opt, optimizer)) {
+    ir_diag_set(d, "%s: metadata '%s' is %s%.40s%s; this run trains with %s", path,
                 RT_CKPT_OPTIMIZER, opt ? "'" : "", opt ? opt : "missing", opt ? "'" : "",
-                CKPT_OPTIMIZER_NAME);
+                optimizer);
     return false;
   }
   int n = 0;

@@ -37,7 +37,7 @@ static const char usage[] =
     "  --load CKPT  resume that run: its settings hold; a --set that disagrees is an error\n"
     "                (free to change: --epochs, --steps, --lr, --threads and the keys that\n"
     "                only shape the report: samples, heatmap, plot, backend, n_test,\n"
-    "                length, prompt, temperature, top_k)\n"
+    "                length, prompt, temperature, top_k, eval_every, eval_iters)\n"
     "SIGINT or SIGTERM ends the run after the current step, saving first with --save;\n"
     "the exit status is then 130 or 143.\n";
 

@@ -49,8 +49,8 @@ bool s2s_ckpt_save(const char *path, const s2s_meta *m, kl_program *train, uint6
                             {"src_vocab", sv},
                             {"tgt_vocab", tv},
                             {TRAIN_CKPT_SETTINGS, m->settings}};
-    ok = ckpt_program_save(path, train, tm_arch_name(m->cfg.arch), seed, data_position, extra,
-                           m->settings ? 4 : 3, d);
+    ok = ckpt_program_save(path, train, tm_arch_name(m->cfg.arch), CKPT_OPTIMIZER_NAME, seed,
+                           data_position, extra, m->settings ? 4 : 3, d);
   }
   free(cfg);
   free(sv);
@@ -104,7 +104,8 @@ rt_checkpoint *s2s_ckpt_open(const char *path, s2s_meta *m, ir_diag *d) {
                   (long long)m->cfg.src_vocab, (long long)m->cfg.tgt_vocab);
     } else {
       tm_train t = tm_build_train(&m->cfg);
-      bool ok = t.g && !kl_graph_error(t.g) && ckpt_program_check(ck, t.g, t.loss, d);
+      bool ok = t.g && !kl_graph_error(t.g) &&
+                ckpt_program_check(ck, t.g, t.loss, CKPT_OPTIMIZER_NAME, d);
       if (!t.g || kl_graph_error(t.g))
         ir_diag_set(d, "%s: %s", path, t.g ? kl_graph_error(t.g) : "out of memory");
       kl_graph_destroy(t.g);

@@ -76,6 +76,7 @@ static int read_settings(const train_opts *o, gpt_settings *s) {
   /* Batch 16 rather than GPT_DATES_DEFAULTS' 32: twice the steps per
    * minute learn the dates faster (measured). */
   c->batch = o->batch ? o->batch : 16;
+  if ((rc = gpt_read_optim(o, s)) != CLI_OK) return rc;
   const char *why = gpt_config_check(c); /* vocab is still the placeholder */
   return why ? cli_usage_error("train", "%s", why) : CLI_OK;
 }

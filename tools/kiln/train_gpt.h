@@ -11,8 +11,17 @@
 #include "runtime/text.h"
 #include "tools/kiln/train.h"
 
+/* The optimizer keys (train_gpt_optim.c); the learning rate is --lr. */
+typedef struct gpt_optim {
+  bool adamw, cosine; /* optim=adamw, decay=cosine */
+  double beta1, beta2, weight_decay, min_lr;
+  int64_t warmup, decay_iters; /* decay_iters 0: the run's last step */
+} gpt_optim;
+
 typedef struct gpt_settings {
   gpt_config cfg; /* cfg.vocab is set from the data */
+  gpt_optim optim;
+  int64_t eval_every, eval_iters; /* 0: at epoch ends only; VAL_WINDOWS windows */
   int64_t max_examples, n_test, samples, length, top_k;
   double clip, temperature;
   char *prompt;         /* owned, with \n, \t and \\ unescaped */
@@ -36,6 +45,14 @@ typedef struct gpt_text {
   rt_pairs held; /* dates: the held-out pairs (not in the text); else empty */
 } gpt_text;
 
+/* Reads the optimizer, bias and evaluation keys into s (usage errors). */
+int gpt_read_optim(const train_opts *o, gpt_settings *s);
+/* The step's optimizer for a run whose last step is `last`: Adam or AdamW
+ * (weight decay on parameters of rank >= 2), clipping, and nanoGPT's
+ * get_lr when warmup or decay=cosine is set. A usage error when the
+ * schedule's keys disagree. */
+int gpt_optim_opts(const train_opts *o, const gpt_settings *s, int64_t last, kl_optim_opts *out);
+
 void gpt_text_free(gpt_text *t);
 /* Decodes UTF-8 text[0..len) into its code points (owned); malformed input
  * fails with "NAME:LINE:COL: invalid UTF-8 ..." (COL in bytes, from 1). */
@@ -55,6 +72,9 @@ typedef struct gpt_run {
   kl_program *logits; /* inference graph at the training batch: validation and sampling */
   double epoch_losses[GPT_MAX_EPOCH_LOG];
   int64_t nepochs, steps;
+  /* every validation estimate (eval_every and epoch ends): step, loss */
+  int64_t eval_steps[GPT_MAX_EPOCH_LOG], nevals;
+  double eval_losses[GPT_MAX_EPOCH_LOG];
   double final_loss, val_loss, tokens_per_s, train_s, compile_s, exact_match; /* NaN: none */
 } gpt_run;
 
@@ -71,9 +91,10 @@ int gpt_train_run(const train_opts *o, gpt_run *r, const rt_checkpoint *ck);
 int gpt_evaluate(const train_opts *o, gpt_run *r);
 
 /* Checkpoints as the translation models' (s2s.h), with metadata
- *   RT_CKPT_MODEL "gpt", RT_CKPT_STEP, RT_CKPT_SEED, RT_CKPT_OPTIMIZER "adam",
+ *   RT_CKPT_MODEL "gpt", RT_CKPT_STEP, RT_CKPT_SEED, RT_CKPT_OPTIMIZER "adam" or "adamw",
  *   RT_CKPT_DATA_POS  the step: batch windows are drawn per step from the seed
- *   RT_CKPT_CONFIG    {"vocab","block","embed","heads","layers","dropout","batch","n_chars"}
+ *   RT_CKPT_CONFIG    {"vocab","block","embed","heads","layers","dropout","batch","n_chars",
+ *                      "bias"} ("bias" absent in older checkpoints: true)
  *   "vocab"           JSON array of the characters in id order
  *   TRAIN_CKPT_SETTINGS  r->set.settings, when not NULL. */
 bool gpt_ckpt_save(const char *path, const gpt_run *r, kl_program *train, uint64_t seed,

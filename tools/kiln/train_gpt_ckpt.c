@@ -11,12 +11,17 @@
 #include "tools/kiln/ckpt_program.h"
 #include "tools/kiln/train_gpt.h"
 
+static const char *gpt_optimizer_name(const gpt_run *r) {
+  return r->set.optim.adamw ? "adamw" : "adam";
+}
+
 static char *config_json(const gpt_run *r) {
   const gpt_config *c = &r->set.cfg;
-  json_t *o = json_pack(
-      "{sIsIsIsIsIsfsIsI}", "vocab", (json_int_t)c->vocab, "block", (json_int_t)c->block, "embed",
-      (json_int_t)c->embed, "heads", (json_int_t)c->heads, "layers", (json_int_t)c->layers,
-      "dropout", c->dropout, "batch", (json_int_t)c->batch, "n_chars", (json_int_t)r->text.n);
+  json_t *o =
+      json_pack("{sIsIsIsIsIsfsIsIsb}", "vocab", (json_int_t)c->vocab, "block",
+                (json_int_t)c->block, "embed", (json_int_t)c->embed, "heads", (json_int_t)c->heads,
+                "layers", (json_int_t)c->layers, "dropout", c->dropout, "batch",
+                (json_int_t)c->batch, "n_chars", (json_int_t)r->text.n, "bias", !c->no_bias);
   char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
   json_decref(o);
   return s;
@@ -49,8 +54,8 @@ bool gpt_ckpt_save(const char *path, const gpt_run *r, kl_program *train, uint64
      * stream, one per step. */
     rt_ckpt_meta extra[] = {
         {RT_CKPT_CONFIG, cfg}, {"vocab", voc}, {TRAIN_CKPT_SETTINGS, r->set.settings}};
-    ok = ckpt_program_save(path, train, "gpt", seed, (int64_t)kl_program_step(train), extra,
-                           r->set.settings ? 3 : 2, d);
+    ok = ckpt_program_save(path, train, "gpt", gpt_optimizer_name(r), seed,
+                           (int64_t)kl_program_step(train), extra, r->set.settings ? 3 : 2, d);
   }
   free(cfg);
   free(voc);
@@ -78,8 +83,12 @@ static bool check_config(const rt_checkpoint *ck, gpt_run *r, ir_diag *d) {
             get_int(o, "layers", &c.layers) && get_int(o, "batch", &c.batch) &&
             get_int(o, "n_chars", &n_chars) && json_is_number(json_object_get(o, "dropout"));
   if (ok) c.dropout = json_number_value(json_object_get(o, "dropout"));
-  /* Exactly config_json's eight keys: all were found, so more is extra. */
-  bool extra = ok && json_object_size(o) != 8;
+  /* "bias" came later: a checkpoint without it has biases. */
+  json_t *bias = o ? json_object_get(o, "bias") : NULL;
+  ok = ok && (!bias || json_is_boolean(bias));
+  c.no_bias = bias && json_is_false(bias);
+  /* Exactly config_json's keys: all were found, so more is extra. */
+  bool extra = ok && json_object_size(o) != (bias ? 9u : 8u);
   json_decref(o);
   const char *why = ok ? gpt_config_check(&c) : NULL;
   char *mine = vocab_json(&r->text);
@@ -87,7 +96,8 @@ static bool check_config(const rt_checkpoint *ck, gpt_run *r, ir_diag *d) {
     ir_diag_set(d, "%s: metadata '%s' is not a gpt config%s%s", path, RT_CKPT_CONFIG,
                 why || extra ? ": " : "",
                 why     ? why
-                : extra ? "keys besides vocab, block, embed, heads, layers, dropout, batch, n_chars"
+                : extra ? "keys besides vocab, block, embed, heads, layers, dropout, batch, "
+                          "n_chars, bias"
                         : "");
     ok = false;
   } else if (c.batch != r->set.cfg.batch || c.block != r->set.cfg.block) {
@@ -95,14 +105,15 @@ static bool check_config(const rt_checkpoint *ck, gpt_run *r, ir_diag *d) {
                 (long long)c.batch, (long long)c.block);
     ok = false;
   } else if (c.layers != r->set.cfg.layers || c.heads != r->set.cfg.heads ||
-             c.embed != r->set.cfg.embed || c.dropout != r->set.cfg.dropout) {
+             c.embed != r->set.cfg.embed || c.dropout != r->set.cfg.dropout ||
+             c.no_bias != r->set.cfg.no_bias) {
     /* The run's settings include the checkpoint's record
      * (train_settings_resume): the record and the config disagree. */
     ir_diag_set(d,
-                "%s: metadata '%s' (layers %lld, heads %lld, embed %lld, dropout %g) and '%s' "
-                "disagree",
+                "%s: metadata '%s' (layers %lld, heads %lld, embed %lld, dropout %g, bias %d) and "
+                "'%s' disagree",
                 path, RT_CKPT_CONFIG, (long long)c.layers, (long long)c.heads, (long long)c.embed,
-                c.dropout, TRAIN_CKPT_SETTINGS);
+                c.dropout, !c.no_bias, TRAIN_CKPT_SETTINGS);
     ok = false;
   } else if (n_chars != r->text.n || c.vocab != r->text.vocab || !voc || !mine ||
              strcmp(voc, mine)) {
@@ -136,7 +147,8 @@ rt_checkpoint *gpt_ckpt_open(const char *path, gpt_run *r, uint64_t run_seed, ir
   ok = ok && check_config(ck, r, d);
   if (ok) {
     gpt_train t = gpt_build_train(&r->set.cfg);
-    ok = t.g && !kl_graph_error(t.g) && ckpt_program_check(ck, t.g, t.loss, d);
+    ok = t.g && !kl_graph_error(t.g) &&
+         ckpt_program_check(ck, t.g, t.loss, gpt_optimizer_name(r), d);
     if (!t.g || kl_graph_error(t.g))
       ir_diag_set(d, "%s: %s", path, t.g ? kl_graph_error(t.g) : "out of memory");
     kl_graph_destroy(t.g);

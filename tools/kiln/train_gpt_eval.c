@@ -25,6 +25,12 @@ static void print_json(const train_opts *o, const gpt_run *r) {
   json_object_set_new(obj, "final_loss", real_or_null(r->final_loss));
   json_object_set_new(obj, "val_loss", real_or_null(r->val_loss));
   json_object_set_new(obj, "epoch_losses", losses);
+  json_t *evals = json_array();
+  for (int64_t i = 0; i < r->nevals && i < GPT_MAX_EPOCH_LOG; i++)
+    json_array_append_new(
+        evals, json_pack("[Io]", (json_int_t)r->eval_steps[i], real_or_null(r->eval_losses[i])));
+  json_object_set_new(obj, "val_losses", evals);
+  json_object_set_new(obj, "optimizer", json_string(r->set.optim.adamw ? "adamw" : "adam"));
   json_object_set_new(obj, "tokens_per_s", real_or_null(r->tokens_per_s));
   json_object_set_new(obj, "train_s", real_or_null(r->train_s));
   json_object_set_new(obj, "compile_s", real_or_null(r->compile_s));

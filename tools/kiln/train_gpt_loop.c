@@ -1,7 +1,8 @@
 /* The training loop of `kiln train gpt`: nanoGPT's get_batch (random
- * windows of block + 1 characters) with one Adam step per batch, compiled
- * with clipping into one program; the progress line, per-epoch lines with
- * the validation loss, and checkpoints at every epoch's end, every
+ * windows of block + 1 characters) with one Adam or AdamW step per batch,
+ * compiled with clipping and the learning-rate schedule into one program;
+ * the progress line, per-epoch lines with the validation loss (and every
+ * eval_every steps), and checkpoints at every epoch's end, every
  * --save-every steps and when SIGINT/SIGTERM stops the run. An epoch is
  * floor(n_train / (batch * block)) steps. */
 #include <math.h>
@@ -36,6 +37,16 @@ static void fill_batch(const gpt_run *r, uint64_t seed, uint64_t step, int32_t *
   }
 }
 
+static int64_t steps_per_epoch(const gpt_run *r) {
+  int64_t per_epoch = r->text.n_train / (r->set.cfg.batch * r->set.cfg.block);
+  return per_epoch < 1 ? 1 : per_epoch;
+}
+
+/* The step the run ends at: --steps, else --epochs whole epochs. */
+static int64_t last_step(const train_opts *o, const gpt_run *r) {
+  return o->max_steps ? o->max_steps : o->epochs * steps_per_epoch(r);
+}
+
 static int compile_all(const train_opts *o, gpt_run *r) {
   gpt_train tg = gpt_build_train(&r->set.cfg);
   kl_graph *lg = gpt_build_logits(&r->set.cfg);
@@ -43,7 +54,8 @@ static int compile_all(const train_opts *o, gpt_run *r) {
   if (!tg.g || !lg) rc = cli_error("train", "out of memory building the graph");
   const char *ge = rc ? NULL : kl_graph_error(tg.g) ? kl_graph_error(tg.g) : kl_graph_error(lg);
   if (ge) rc = cli_error("train", "%s", ge);
-  kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = o->lr, .clip_norm = r->set.clip};
+  kl_optim_opts opt;
+  if (rc == CLI_OK) rc = gpt_optim_opts(o, &r->set, last_step(o, r), &opt);
   kl_compile_opts co = train_compile_opts(o, r->set.backend, true);
   char *err = NULL;
   double t0 = cli_now_ms();
@@ -82,7 +94,8 @@ const char *gpt_val_loss(gpt_run *r, double *loss) {
     free(at);
     return NULL;
   }
-  int64_t nw = nat < VAL_WINDOWS ? nat : VAL_WINDOWS;
+  int64_t want = r->set.eval_iters ? r->set.eval_iters * B : VAL_WINDOWS;
+  int64_t nw = nat < want ? nat : want;
   kl_program_copy_params(r->logits, kl_train_step_program(r->step));
   int64_t dt[2] = {B, T}, dl[3] = {B, T, V};
   kl_tensor *tok = kl_tensor_create(KL_TENSOR_I32, 2, dt);
@@ -115,6 +128,24 @@ const char *gpt_val_loss(gpt_run *r, double *loss) {
   return err;
 }
 
+static void log_eval(gpt_run *r, int64_t step, double val) {
+  if (r->nevals < GPT_MAX_EPOCH_LOG)
+    r->eval_steps[r->nevals] = step, r->eval_losses[r->nevals] = val;
+  r->nevals++;
+}
+
+/* The eval_every line: nanoGPT's "step N: ... val loss X" between epochs. */
+static int eval_line(gpt_run *r, cli_progress *pg, int64_t step) {
+  double val;
+  const char *e = gpt_val_loss(r, &val);
+  if (e) return cli_error("train", "validation: %s", e);
+  log_eval(r, step, val);
+  cli_progress_clear(pg);
+  printf("step %lld  val loss %.4f\n", (long long)step, val);
+  fflush(stdout);
+  return CLI_OK;
+}
+
 static int save_if(const train_opts *o, gpt_run *r, cli_progress *pg, bool due) {
   ir_diag d = {0};
   if (!due) return CLI_OK;
@@ -127,10 +158,8 @@ static int save_if(const train_opts *o, gpt_run *r, cli_progress *pg, bool due) 
 static int train_loop(const train_opts *o, gpt_run *r) {
   kl_program *p = kl_train_step_program(r->step);
   const gpt_config *c = &r->set.cfg;
-  int64_t tokens = c->batch * c->block, per_epoch = r->text.n_train / tokens;
-  if (per_epoch < 1) per_epoch = 1;
-  int64_t first = (int64_t)kl_program_step(p);
-  int64_t last = o->max_steps ? o->max_steps : o->epochs * per_epoch;
+  int64_t tokens = c->batch * c->block, per_epoch = steps_per_epoch(r);
+  int64_t first = (int64_t)kl_program_step(p), last = last_step(o, r);
   int64_t dims[2] = {c->batch, c->block};
   kl_tensor *in[2] = {kl_tensor_create(KL_TENSOR_I32, 2, dims),
                       kl_tensor_create(KL_TENSOR_I32, 2, dims)};
@@ -164,6 +193,8 @@ static int train_loop(const train_opts *o, gpt_run *r) {
     cli_progress_show(&pg, now, loss);
     bool epoch_end = now % per_epoch == 0;
     int sig = train_signal_pending();
+    bool eval_due = r->set.eval_every && now % r->set.eval_every == 0;
+    if (!epoch_end && now < last && eval_due && (rc = eval_line(r, &pg, now)) != CLI_OK) break;
     if (!epoch_end && now < last) {
       rc = save_if(o, r, &pg, train_save_due(o, now) || (sig && o->save));
       if (rc == CLI_OK && sig) rc = train_signal_exit(sig, now, o->save);
@@ -177,6 +208,7 @@ static int train_loop(const train_opts *o, gpt_run *r) {
       rc = cli_error("train", "validation: %s", e);
       break;
     }
+    log_eval(r, now, r->val_loss);
     cli_progress_clear(&pg);
     printf("epoch %lld  steps %lld  train loss %.4f  val loss %.4f  %.0f tokens/s  %.1f s%s\n",
            (long long)((now + per_epoch - 1) / per_epoch), (long long)ep_steps, r->final_loss,

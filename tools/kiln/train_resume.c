@@ -14,8 +14,9 @@
 /* Keys that only shape the report or where the run executes, free to
  * change between a run and its resumption (like --epochs, --steps, --lr
  * and --threads). Every other key is recorded. */
-static const char *const free_keys[] = {"samples", "heatmap", "plot",        "backend", "n_test",
-                                        "length",  "prompt",  "temperature", "top_k",   NULL};
+static const char *const free_keys[] = {"samples", "heatmap",    "plot",       "backend",
+                                        "n_test",  "length",     "prompt",     "temperature",
+                                        "top_k",   "eval_every", "eval_iters", NULL};
 
 static bool recorded(const char *key) {
   for (int i = 0; free_keys[i]; i++)
