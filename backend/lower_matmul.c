@@ -2,9 +2,10 @@
  * matrix of the (numpy-broadcast) batch, or a single GEMM when the batch
  * folds into the rows (x[B,M,K] @ w[K,N], the common linear layer). gemm's
  * alpha and beta are BLAS's; its accumulator c is copied into the result
- * first unless the memory plan put the result in c's buffer. The kernel is
- * serial: OpenBLAS runs its own threads, and kiln never calls BLAS from
- * inside its own parallel regions. kiln writes no GEMM of its own. */
+ * first unless the memory plan put the result in c's buffer. kiln's pool
+ * owns the cores: OpenBLAS runs on one thread (program_jit.c) and the
+ * kernel splits the batch, or a single matrix's rows, over the pool, one
+ * GEMM per chunk. kiln writes no GEMM of its own. */
 #include <limits.h>
 
 #include "backend/cg.h"
@@ -60,7 +61,8 @@ typedef struct mm_call {
   double alpha, beta;
 } mm_call;
 
-static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef a, LLVMValueRef b,
+/* m: the rows of this call (i32), g->m or a chunk of them. */
+static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef m, LLVMValueRef a, LLVMValueRef b,
                       LLVMValueRef out) {
   LLVMTypeRef ft = cg_type(c, g->dt);
   LLVMTypeRef params[] = {c->t_i32, c->t_i32, c->t_i32, c->t_i32, c->t_i32, c->t_i32, ft,
@@ -68,7 +70,7 @@ static void emit_gemm(cg_ctx *c, const mm_call *g, LLVMValueRef a, LLVMValueRef 
   LLVMValueRef args[] = {cg_i32(c, CBLAS_ROW_MAJOR),
                          cg_i32(c, g->ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
                          cg_i32(c, g->tb ? CBLAS_TRANS : CBLAS_NO_TRANS),
-                         cg_i32(c, (int32_t)g->m),
+                         m,
                          cg_i32(c, (int32_t)g->n),
                          cg_i32(c, (int32_t)g->k),
                          cg_const(c, g->dt, g->alpha),
@@ -97,19 +99,20 @@ static void end_if(cg_ctx *c, LLVMBasicBlockRef join) {
   LLVMPositionBuilderAtEnd(c->b, join);
 }
 
-/* One result matrix (m x n elements at cp) when K = 0: the product is
- * empty, so the result is beta * c (or zeros), written here so it does not
- * depend on how a BLAS treats K = 0. */
-static void emit_empty_product(cg_ctx *c, const mm_call *g, LLVMValueRef cp, LLVMValueRef ccp) {
+/* `elems` (i64) result elements at cp when K = 0: the product is empty, so
+ * the result is beta * c (or zeros), written here so it does not depend on
+ * how a BLAS treats K = 0. */
+static void emit_empty_product(cg_ctx *c, const mm_call *g, LLVMValueRef elems, LLVMValueRef cp,
+                               LLVMValueRef ccp) {
   ir_dtype dt = g->dt;
-  int64_t elems = g->m * g->n;
+  LLVMValueRef esz = cg_i64(c, (int64_t)ir_dtype_size(dt));
   if (!ccp || g->beta == 0) {
-    LLVMBuildMemSet(c->b, cp, LLVMConstInt(c->t_i8, 0, 0),
-                    cg_i64(c, elems * (int64_t)ir_dtype_size(dt)), (unsigned)ir_dtype_size(dt));
+    LLVMBuildMemSet(c->b, cp, LLVMConstInt(c->t_i8, 0, 0), LLVMBuildMul(c->b, elems, esz, ""),
+                    (unsigned)ir_dtype_size(dt));
     return;
   }
   cg_loop l;
-  LLVMValueRef e = cg_loop_begin(c, &l, cg_i64(c, 0), cg_i64(c, elems));
+  LLVMValueRef e = cg_loop_begin(c, &l, cg_i64(c, 0), elems);
   LLVMValueRef v = LLVMBuildFMul(c->b, cg_const(c, dt, g->beta), cg_load(c, dt, ccp, e), "");
   cg_store(c, dt, cp, e, v);
   cg_loop_end(c, &l);
@@ -162,35 +165,45 @@ static bool lower_product(cg_ctx *c, const ir_node *n, bool has_c, double alpha,
 
   cg_kernel k;
   cg_kernel_begin(c, n, &k);
-  k.serial = true;
-  /* No call at all for an empty result. */
-  k.extent = g.m == 0 || g.n == 0 ? 0 : batch;
-  k.work = g.m * g.n * (g.k > 0 ? g.k : 1);
+  /* One matrix: its rows are the parallel items, each chunk one GEMM of
+   * rows [begin, end) (a transposed a is stored [K, M]: a column offset). */
+  bool by_rows = batch == 1;
+  int64_t macs = g.n * (g.k > 0 ? g.k : 1);
+  k.extent = g.m == 0 || g.n == 0 ? 0 : by_rows ? g.m : batch;
+  k.work = by_rows ? macs : g.m * macs;
   if (k.extent > 0) {
     /* The plan may have put the result in c's buffer (memory_plan.c); the
      * kernel is shared by twins planned either way, so it asks at run time. */
     LLVMValueRef copy_c = NULL;
     if (has_c && g.beta != 0) copy_c = LLVMBuildICmp(c->b, LLVMIntNE, k.out, k.in[2], "copy_c");
     cg_loop loop;
-    LLVMValueRef bi = cg_loop_begin(c, &loop, k.begin, k.end);
-    LLVMValueRef co = LLVMBuildMul(c->b, bi, cg_i64(c, g.m * g.n), "");
+    LLVMValueRef bi = by_rows ? k.begin : cg_loop_begin(c, &loop, k.begin, k.end);
+    LLVMValueRef rows = by_rows ? LLVMBuildSub(c->b, k.end, k.begin, "rows") : cg_i64(c, g.m);
+    LLVMValueRef co = LLVMBuildMul(c->b, bi, cg_i64(c, by_rows ? g.ldc : g.m * g.n), "");
     LLVMValueRef cp = cg_elem_ptr(c, dt, k.out, co);
     LLVMValueRef ccp = has_c ? cg_elem_ptr(c, dt, k.in[2], co) : NULL;
+    LLVMValueRef elems = LLVMBuildMul(c->b, rows, cg_i64(c, g.n), "elems");
     if (g.k == 0) {
-      emit_empty_product(c, &g, cp, ccp);
+      emit_empty_product(c, &g, elems, cp, ccp);
     } else {
       if (copy_c) {
         LLVMBasicBlockRef join = begin_if(c, copy_c);
         unsigned align = (unsigned)ir_dtype_size(dt);
         LLVMBuildMemCpy(c->b, cp, align, ccp, align,
-                        cg_i64(c, g.m * g.n * (int64_t)ir_dtype_size(dt)));
+                        LLVMBuildMul(c->b, elems, cg_i64(c, (int64_t)ir_dtype_size(dt)), ""));
         end_if(c, join);
       }
       LLVMValueRef ao, bo;
-      emit_batch_offsets(c, &ob, &a, &b, bi, &ao, &bo);
-      emit_gemm(c, &g, cg_elem_ptr(c, dt, k.in[0], ao), cg_elem_ptr(c, dt, k.in[1], bo), cp);
+      if (by_rows) {
+        ao = LLVMBuildMul(c->b, bi, cg_i64(c, g.ta ? 1 : g.lda), "");
+        bo = cg_i64(c, 0);
+      } else {
+        emit_batch_offsets(c, &ob, &a, &b, bi, &ao, &bo);
+      }
+      emit_gemm(c, &g, LLVMBuildTrunc(c->b, rows, c->t_i32, ""), cg_elem_ptr(c, dt, k.in[0], ao),
+                cg_elem_ptr(c, dt, k.in[1], bo), cp);
     }
-    cg_loop_end(c, &loop);
+    if (!by_rows) cg_loop_end(c, &loop);
   }
   cg_kernel_end(c, &k);
   return true;

@@ -32,7 +32,6 @@ typedef struct cg_exec_state {
   unsigned char *arena_base, *arena;
   size_t arena_bytes;
   int nnodes, nparams, threads;
-  int blas_threads; /* OpenBLAS threads during a run (blas_threads_for) */
 } cg_exec_state;
 
 struct kl_program {

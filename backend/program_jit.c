@@ -70,36 +70,6 @@ static void *param_data(kl_program *p, const ir_node *param) {
   return p->params[cg_program_param(p, ir_node_attr(param, "name")->s)]->data;
 }
 
-/* After a threaded call OpenBLAS's idle worker spins (sched_yield) for a
- * while on the core kiln's own pool needs: perf put a third of the run
- * there. A graph of many small GEMMs (an unrolled RNN) ran
- * 2.2x slower on 2 threads than on 1 for that reason (seq2seq-attn, hidden
- * 32); so OpenBLAS gets one thread unless some GEMM is big enough to gain. */
-#define CG_BLAS_THREAD_MIN_MACS (1LL << 24)
-
-static int blas_threads_for(const ir_graph *g, int threads) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const ir_node *n = g->nodes[i];
-    bool gemm = n->op == IR_OP_MATMUL || n->op == IR_OP_GEMM;
-    bool attn =
-        n->op == IR_OP_ATTENTION || n->op == IR_OP_ATTENTION_LSE || n->op == IR_OP_ATTENTION_GRAD;
-    if (!gemm && !attn) continue;
-    const ir_type *a = &g->nodes[n->in[0]]->type;
-    int64_t macs = 0;
-    if (gemm) {
-      int64_t k = n->attrs[0].b ? a->dims[a->rank - 2] : a->dims[a->rank - 1];
-      macs = ir_type_numel(&n->type) * k;
-    } else {
-      /* one head's score GEMM; the kernel itself runs BLAS on one thread
-       * when it splits the heads over the pool (kern_attention.c) */
-      const ir_type *k = &g->nodes[n->in[1]]->type;
-      macs = a->dims[a->rank - 2] * k->dims[k->rank - 2] * a->dims[a->rank - 1];
-    }
-    if (macs >= CG_BLAS_THREAD_MIN_MACS) return threads;
-  }
-  return 1;
-}
-
 static const char *node_name(const ir_node *n, char *buf, size_t len) {
   if (n->name) return n->name;
   snprintf(buf, len, "%d", n->id);
@@ -168,7 +138,6 @@ bool cg_exec_create(kl_program *p, ir_diag *d) {
   s->threads = p->opts.threads > 0 ? p->opts.threads : cores > 0 ? (int)cores : 1;
   if (s->threads > 1 && !(s->pool = rt_pool_create(s->threads)))
     return ir_diag_set(d, "cannot start %d threads", s->threads), false;
-  s->blas_threads = blas_threads_for(g, s->threads);
   cg_jit_opts jo = {.training = p->opts.training,
                     .check_numerics = p->opts.check_numerics,
                     .no_cache = p->opts.no_cache,
@@ -329,7 +298,10 @@ bool cg_exec_run(kl_program *p, kl_tensor *const *inputs, kl_tensor *const *outp
     int id = g->rets[r];
     if (g->nodes[id]->op == IR_OP_PARAM) memcpy(outputs[r]->t->data, s->bufs[id], s->bytes[id]);
   }
-  openblas_set_num_threads(s->blas_threads);
+  /* kiln's pool owns the cores; BLAS runs inside its chunks on one
+   * thread, so OpenBLAS's own workers never start (and never spin on
+   * sched_yield next to the pool: perf put a third of a step there). */
+  openblas_set_num_threads(1);
   rt_exec_init(&s->exec, s->pool, p->opts.seed, p->runs);
   uint32_t fp = rt_fp_fast();
   cg_jit_step(s->jit)(s->bufs);

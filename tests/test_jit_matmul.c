@@ -228,20 +228,54 @@ Test(jit_matmul, zero_sizes) {
   }
 }
 
-/* The matmul kernel is serial even with a large batch (BLAS threads
- * itself), and calls the BLAS routine of the dtype. */
-Test(jit_matmul, serial_blas_calls) {
+/* kiln's pool owns the cores (OpenBLAS runs on one thread): a large batch
+ * is split over the pool by items, a large single matrix by rows, each
+ * chunk one call of the dtype's BLAS routine; a small product stays one
+ * direct call. */
+static bool dump_has(const ir_graph *g, const char *what) {
+  ir_diag d = {0};
+  char *text = cg_jit_dump(g, NULL, "llvm", &d);
+  cr_assert_not_null(text, "%s", d.msg);
+  bool has = strstr(text, what) != NULL;
+  free(text);
+  return has;
+}
+
+Test(jit_matmul, large_products_split_over_the_pool) {
   static const int64_t b[] = {4096};
-  mm_case cs[] = {batched(false, false, 1, b, 1, b, 8, 8, 8)};
+  mm_case batch = batched(false, false, 1, b, 1, b, 8, 8, 8);
+  mm_case tall = rank2(false, false, 4096, 16, 16), small = rank2(false, false, 8, 8, 8);
   for (int dt = 0; dt < 2; dt++) {
-    ir_graph *g = build(dt ? IR_F64 : IR_F32, false, false, cs, 1);
-    ir_diag d = {0};
-    char *text = cg_jit_dump(g, NULL, "llvm", &d);
-    cr_assert_not_null(text, "%s", d.msg);
-    cr_expect_null(strstr(text, "rt_parallel_for"));
-    cr_expect_not_null(strstr(text, dt ? "cblas_dgemm" : "cblas_sgemm"));
-    cr_expect_null(strstr(text, dt ? "cblas_sgemm" : "cblas_dgemm"));
-    free(text);
+    ir_dtype t = dt ? IR_F64 : IR_F32;
+    ir_graph *g = build(t, false, false, &batch, 1);
+    cr_expect(dump_has(g, "rt_parallel_for"), "a batch of 4096 runs on the pool");
+    cr_expect(dump_has(g, dt ? "cblas_dgemm" : "cblas_sgemm"));
+    cr_expect(!dump_has(g, dt ? "cblas_sgemm" : "cblas_dgemm"));
+    ir_graph_destroy(g);
+    g = build(t, false, false, &tall, 1);
+    cr_expect(dump_has(g, "rt_parallel_for"), "4096 rows run on the pool");
+    ir_graph_destroy(g);
+    g = build(t, false, false, &small, 1);
+    cr_expect(!dump_has(g, "rt_parallel_for"), "an 8x8x8 product is one direct call");
     ir_graph_destroy(g);
   }
+}
+
+/* Row chunks of one matrix on a 2-thread pool, against the serial
+ * reference: a transposed a is stored [K, M], so a chunk's rows are a
+ * column offset there; odd M splits unevenly. */
+Test(jit_matmul, row_chunks_match_the_reference) {
+  rt_pool *pool = rt_pool_create(2);
+  cr_assert_not_null(pool);
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    mm_case cs[] = {rank2(ta, tb, 4097, 24, 40), rank2(ta, tb, 1001, 64, 33)};
+    for (int dt = 0; dt < 2; dt++) {
+      ir_graph *g = build(dt ? IR_F64 : IR_F32, ta, tb, cs, 2);
+      cr_assert(dump_has(g, "rt_parallel_for"));
+      run_and_compare(g, pool);
+      ir_graph_destroy(g);
+    }
+  }
+  rt_pool_destroy(pool);
 }
