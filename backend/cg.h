@@ -178,6 +178,7 @@ void cg_numerics_check(cg_ctx *c, const cg_numerics *nx, LLVMValueRef i, LLVMVal
  * llvm.exp and libm. */
 LLVMValueRef cg_exp(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
 LLVMValueRef cg_tanh(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
+LLVMValueRef cg_erf(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(cg_ctx *c, ir_dtype dt, LLVMValueRef x);
 
 #endif

@@ -1,10 +1,10 @@
-/* Inline f32 exp, tanh and sigmoid: branch-free LLVM IR (range reduction
- * and a polynomial) that the loop vectorizer can widen, where libm's expf
- * and tanhf calls kept elementwise loops scalar (27% of a GRU training
- * step). f64 keeps llvm.exp / libm: its results are compared tightly with
- * the reference interpreter. Coefficients are our own fits (weighted
- * least squares iterated towards minimax, in numpy), rounded to f32; the
- * error bounds are checked by tests/test_jit_math.c. */
+/* Inline f32 exp, tanh, sigmoid and erf: branch-free LLVM IR (range
+ * reduction and a polynomial) that the loop vectorizer can widen, where
+ * libm's expf, tanhf and erff calls kept elementwise loops scalar (27% of
+ * a GRU training step; erff 8% of a GELU GPT's). f64 keeps llvm.exp / libm: its results are
+ * compared tightly with the reference interpreter. Coefficients are our own fits (weighted least
+ * squares iterated towards minimax, in numpy), rounded to f32; the error bounds are checked by
+ * tests/test_jit_math.c. */
 #include "backend/cg.h"
 
 static LLVMValueRef f32c(cg_ctx *c, double v) { return LLVMConstReal(c->t_f32, v); }
@@ -92,6 +92,44 @@ static LLVMValueRef tanh_f32(cg_ctx *c, LLVMValueRef x) {
   LLVMValueRef t =
       LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, a, f32c(c, 0.625), ""), small, big, "");
   return intrin2(c, "llvm.copysign", t, x);
+}
+
+/* erf(x) = sign(x) erf(a), a = |x|:
+ * - a < 0.921875: a + a P(a^2), P a 6-term fit of erf(a) / a - 1 (the
+ *   fmuladd adds a small correction to a, so the result is within about
+ *   1 ulp, and tiny inputs, -0 included, come back as 2 a / sqrt(pi));
+ * - a < 3.925: 1 - e^t(a), t an 11-term fit of log(erfc(a)) weighted by
+ *   erfc(a), the size of its contribution to the result;
+ * - above, 1 (erfc(3.925) is below half an ulp of 1); NaN stays NaN.
+ * Both sides are computed and one selected, as in tanh. */
+static LLVMValueRef erf_f32(cg_ctx *c, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  static const double p[] = {0x1.06eba6p-3,  -0x1.8126e6p-2, 0x1.ce1a78p-4,
+                             -0x1.b68bf6p-6, 0x1.473ec4p-8,  -0x1.3a22dep-11};
+  static const double t[] = {0x1.65c8e6p-15,  -0x1.20f1b0p+0,  -0x1.457060p-1,  -0x1.acb272p-4,
+                             0x1.5f61f8p-6,   -0x1.ba2660p-10, -0x1.6dbff6p-11, 0x1.50ff52p-12,
+                             -0x1.13874ep-14, 0x1.e2f006p-18,  -0x1.6e0f2ep-22};
+  LLVMValueRef a = intrin1(c, "llvm.fabs", x);
+  LLVMValueRef a2 = LLVMBuildFMul(b, a, a, "");
+  LLVMValueRef ps = f32c(c, p[5]);
+  for (int i = 4; i >= 0; i--)
+    ps = fma_(c, ps, a2, f32c(c, p[i]));
+  LLVMValueRef small = fma_(c, a, ps, a);
+  LLVMValueRef tb = f32c(c, t[10]);
+  for (int i = 9; i >= 0; i--)
+    tb = fma_(c, tb, a, f32c(c, t[i]));
+  LLVMValueRef big = LLVMBuildFSub(b, f32c(c, 1.0), exp_f32(c, tb), "");
+  big = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, a, f32c(c, 3.925), ""), f32c(c, 1.0), big,
+                        "");
+  LLVMValueRef r =
+      LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, a, f32c(c, 0.921875), ""), small, big, "");
+  return intrin2(c, "llvm.copysign", r, x);
+}
+
+LLVMValueRef cg_erf(cg_ctx *c, ir_dtype dt, LLVMValueRef x) {
+  if (dt == IR_F32) return erf_f32(c, x);
+  LLVMTypeRef ty = cg_type(c, dt);
+  return cg_call(c, "erf", ty, &ty, 1, &x);
 }
 
 LLVMValueRef cg_exp(cg_ctx *c, ir_dtype dt, LLVMValueRef x) {

@@ -31,14 +31,6 @@ static LLVMValueRef intrin2(cg_ctx *c, const char *name, LLVMValueRef x, LLVMVal
   return cg_intrinsic(c, name, LLVMTypeOf(x), a, 2);
 }
 
-/* No LLVM intrinsic for these: libm, f32 or f64 flavour. */
-static LLVMValueRef libm1(cg_ctx *c, ir_dtype dt, const char *name, LLVMValueRef x) {
-  char fn[16];
-  snprintf(fn, sizeof fn, "%s%s", name, dt == IR_F32 ? "f" : "");
-  LLVMTypeRef t = cg_type(c, dt);
-  return cg_call(c, fn, t, &t, 1, &x);
-}
-
 /* ---- binary --------------------------------------------------------- */
 
 static LLVMValueRef float_binary(cg_ctx *c, ir_op op, ir_dtype dt, LLVMValueRef a, LLVMValueRef b) {
@@ -93,7 +85,7 @@ static LLVMValueRef gelu(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValueRef x)
         LLVMBuildFMul(b, fconst(c, dt, 0.79788456080286535588), LLVMBuildFAdd(b, x, x3, ""), "");
     t = cg_tanh(c, dt, in);
   } else {
-    t = libm1(c, dt, "erf", LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
+    t = cg_erf(c, dt, LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
   }
   return LLVMBuildFMul(b, half_x, LLVMBuildFAdd(b, fconst(c, dt, 1.0), t, ""), "");
 }
@@ -118,8 +110,7 @@ static LLVMValueRef gelu_deriv(cg_ctx *c, ir_dtype dt, bool tanh_form, LLVMValue
     right = LLVMBuildFMul(b, LLVMBuildFMul(b, right, k, ""), inner, "");
     return LLVMBuildFAdd(b, left, right, "");
   }
-  LLVMValueRef e =
-      libm1(c, dt, "erf", LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
+  LLVMValueRef e = cg_erf(c, dt, LLVMBuildFDiv(b, x, fconst(c, dt, 1.41421356237309504880), ""));
   LLVMValueRef cdf = LLVMBuildFMul(b, half, LLVMBuildFAdd(b, one, e, ""), "");
   LLVMValueRef pdf = cg_exp(c, dt, LLVMBuildFMul(b, fconst(c, dt, -0.5), xx, ""));
   pdf = LLVMBuildFDiv(b, LLVMBuildFMul(b, x, pdf, ""), fconst(c, dt, 2.50662827463100050242), "");
@@ -143,6 +134,7 @@ static LLVMValueRef float_unary(cg_ctx *c, const ew *e, LLVMValueRef x) {
   case IR_OP_RSQRT: return LLVMBuildFDiv(b, fconst(c, dt, 1), intrin1(c, "llvm.sqrt", x), "");
   case IR_OP_SIN: return intrin1(c, "llvm.sin", x);
   case IR_OP_COS: return intrin1(c, "llvm.cos", x);
+  case IR_OP_ERF: return cg_erf(c, dt, x);
   case IR_OP_GELU_DERIV: return gelu_deriv(c, dt, e->tanh_form, x);
   default: return gelu(c, dt, e->tanh_form, x);
   }

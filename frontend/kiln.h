@@ -154,6 +154,7 @@ kl_value kl_exp_at(kl_value x, const char *file, int line);
 kl_value kl_log_at(kl_value x, const char *file, int line);
 kl_value kl_tanh_at(kl_value x, const char *file, int line);
 kl_value kl_sigmoid_at(kl_value x, const char *file, int line);
+kl_value kl_erf_at(kl_value x, const char *file, int line); /* torch.erf */
 kl_value kl_relu_at(kl_value x, const char *file, int line);
 kl_value kl_sqrt_at(kl_value x, const char *file, int line);
 kl_value kl_rsqrt_at(kl_value x, const char *file, int line);
@@ -165,6 +166,7 @@ kl_value kl_abs_at(kl_value x, const char *file, int line);
 #define kl_log(x) kl_log_at(x, KL__LOC)
 #define kl_tanh(x) kl_tanh_at(x, KL__LOC)
 #define kl_sigmoid(x) kl_sigmoid_at(x, KL__LOC)
+#define kl_erf(x) kl_erf_at(x, KL__LOC)
 #define kl_relu(x) kl_relu_at(x, KL__LOC)
 #define kl_sqrt(x) kl_sqrt_at(x, KL__LOC)
 #define kl_rsqrt(x) kl_rsqrt_at(x, KL__LOC)

@@ -108,6 +108,10 @@ PASS_GRAD_FN(pass_grad_unary) {
   case IR_OP_RSQRT: r = ad_mul(ad, ad_scale(ad, gy, -0.5), ad_mul(ad, ad_mul(ad, y, y), y)); break;
   case IR_OP_SIN: r = ad_mul(ad, gy, pass_ad_unary(ad, IR_OP_COS, x)); break;
   case IR_OP_COS: r = ad_mul(ad, gy, ad_neg(ad, pass_ad_unary(ad, IR_OP_SIN, x))); break;
+  case IR_OP_ERF: /* 2 / sqrt(pi) e^(-x^2) */
+    r = ad_mul(ad, ad_scale(ad, gy, 1.12837916709551257390),
+               pass_ad_unary(ad, IR_OP_EXP, ad_neg(ad, ad_mul(ad, x, x))));
+    break;
   case IR_OP_GELU: {
     /* the derivative of the same form (exact or tanh) the forward used */
     int dg = pass_ad_op(ad, IR_OP_GELU_DERIV, 1, &x, n->attrs);

@@ -73,6 +73,7 @@ static bool map_kernel(ir_op op) {
   case IR_OP_RSQRT:
   case IR_OP_SIN:
   case IR_OP_COS:
+  case IR_OP_ERF:
   case IR_OP_GELU:
   case IR_OP_GELU_DERIV:
   case IR_OP_CAST:

@@ -176,6 +176,7 @@ static double float_unary(ir_op op, double x, bool tanh_form) {
   case IR_OP_RSQRT: return 1.0 / sqrt(x);
   case IR_OP_SIN: return sin(x);
   case IR_OP_COS: return cos(x);
+  case IR_OP_ERF: return erf(x);
   case IR_OP_GELU: return gelu(x, tanh_form);
   case IR_OP_GELU_DERIV: return gelu_deriv(x, tanh_form);
   default: return 0;

@@ -64,8 +64,8 @@ Test(autodiff_grad, unary) {
              {"log", kl_log_at, 0.3, 2, false},        {"tanh", kl_tanh_at, -2, 2, false},
              {"sigmoid", kl_sigmoid_at, -3, 3, false}, {"sqrt", kl_sqrt_at, 0.3, 2, false},
              {"rsqrt", kl_rsqrt_at, 0.3, 2, false},    {"sin", kl_sin_at, -3, 3, false},
-             {"cos", kl_cos_at, -3, 3, false},         {"gelu", gelu_exact, -3, 3, false},
-             {"gelu_tanh", gelu_tanh, -3, 3, false}};
+             {"cos", kl_cos_at, -3, 3, false},         {"erf", kl_erf_at, -3, 3, false},
+             {"gelu", gelu_exact, -3, 3, false},       {"gelu_tanh", gelu_tanh, -3, 3, false}};
   for (size_t o = 0; o < sizeof ops / sizeof *ops; o++) {
     kl_graph *kg = kl_graph_create("un");
     kl_value x = kl_input(kg, "x", F64, KL_SHAPE(3, 4));

@@ -1,4 +1,4 @@
-/* The JIT's inline f32 exp, tanh and sigmoid (backend/cg_math.c) against
+/* The JIT's inline f32 exp, tanh, sigmoid and erf (backend/cg_math.c) against
  * double-precision libm, the independent reference: a sweep over every
  * 997th float bit pattern of both signs (about 4.3 million inputs, every
  * binade) plus special values, run through kl_compile / kl_run like any
@@ -6,7 +6,8 @@
  * where the true result (or input) is below FLT_MIN an absolute error of
  * FLT_MIN is accepted; everywhere else the error is measured in ulps of
  * the correctly rounded f32 result. Bounds: exp <= 2 ulp, tanh <= 3 ulp,
- * sigmoid <= 3 ulp. Also checks that the kernels no longer call libm. */
+ * sigmoid <= 3 ulp, erf <= 2 ulp. Also checks that the kernels no longer
+ * call libm. */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -20,9 +21,9 @@
 #include "frontend/kiln.h"
 #include "ir/ir.h"
 
-enum { F_EXP, F_TANH, F_SIGMOID, NFUN };
-static const char *const names[NFUN] = {"exp", "tanh", "sigmoid"};
-static const double max_ulp[NFUN] = {2.0, 3.0, 3.0};
+enum { F_EXP, F_TANH, F_SIGMOID, F_ERF, NFUN };
+static const char *const names[NFUN] = {"exp", "tanh", "sigmoid", "erf"};
+static const double max_ulp[NFUN] = {2.0, 3.0, 3.0, 2.0};
 
 static float from_bits(uint32_t b) {
   float f;
@@ -34,6 +35,7 @@ static double ref(int f, double x) {
   switch (f) {
   case F_EXP: return exp(x);
   case F_TANH: return tanh(x);
+  case F_ERF: return erf(x);
   default: return 1.0 / (1.0 + exp(-x));
   }
 }
@@ -105,13 +107,14 @@ static sweep make_inputs(void) {
   return s;
 }
 
-/* Runs exp, tanh and sigmoid of x on the JIT; out[f] receives n floats. */
+/* Runs exp, tanh, sigmoid and erf of x on the JIT; out[f] receives n floats. */
 static void run_jit(const sweep *s, float *out[NFUN]) {
   kl_graph *g = kl_graph_create("jit_math");
   kl_value x = kl_input(g, "x", KL_F32, KL_SHAPE(s->n));
   kl_output(kl_exp(x));
   kl_output(kl_tanh(x));
   kl_output(kl_sigmoid(x));
+  kl_output(kl_erf(x));
   cr_assert_null(kl_graph_error(g));
   kl_compile_opts o = {.backend = KL_BACKEND_JIT, .threads = 1, .no_cache = true};
   char *err = NULL;
@@ -142,10 +145,12 @@ Test(jit_math, f32_sweep_against_libm) {
     double worst = 0;
     float worst_x = 0;
     for (int64_t i = 0; i < s.n; i++) {
-      double x = s.x[i], want = ref(f, x);
+      /* denormals-are-zero: a denormal input is read as +-0 (erf would
+       * otherwise double it past FLT_MIN) */
+      double x = fabs(s.x[i]) < FLT_MIN ? copysign(0.0, s.x[i]) : s.x[i], want = ref(f, x);
       float got = out[f][i];
-      /* flushed: denormal inputs read as +-0, denormal results become 0 */
-      bool flushed = fabs(x) < FLT_MIN || (!isnan(want) && fabs(want) < FLT_MIN);
+      /* flushed: denormal results become 0 */
+      bool flushed = !isnan(want) && fabs(want) < FLT_MIN;
       double err = flushed && fabs((double)got - want) <= FLT_MIN ? 0 : ulp_error(got, want);
       if (err > worst) worst = err, worst_x = s.x[i];
     }
@@ -154,6 +159,43 @@ Test(jit_math, f32_sweep_against_libm) {
     cr_expect_leq(worst, max_ulp[f], "%s: %.3f ulp at x = %a (%.9g; libm %.9g)", names[f], worst,
                   (double)worst_x, (double)worst_x, ref(f, worst_x));
   }
+  for (int f = 0; f < NFUN; f++)
+    free(out[f]);
+  free(s.x);
+}
+
+/* erf's two polynomials live on [0, 3.925): every 256th float there
+ * (4.2 million, evenly over the bit patterns) and the switch points'
+ * neighbours, within 2 ulp of libm's double erf. */
+Test(jit_math, f32_erf_dense) {
+  uint32_t top;
+  float hi = 3.925f;
+  memcpy(&top, &hi, sizeof top);
+  int64_t n = top / 256 + 64, k = 0;
+  sweep s = {n, malloc((size_t)n * sizeof(float))};
+  cr_assert_not_null(s.x);
+  for (uint32_t b = 0x00800000u; b < top && k < n - 64; b += 256)
+    s.x[k++] = from_bits(b);
+  static const float edges[] = {0.921875f, 3.925f};
+  for (int e = 0; e < 2; e++) {
+    float down = edges[e], up = edges[e];
+    for (int d = 0; d < 16; d++) {
+      s.x[k++] = down, s.x[k++] = up;
+      down = nextafterf(down, 0), up = nextafterf(up, 10);
+    }
+  }
+  s.n = k;
+  float *out[NFUN];
+  run_jit(&s, out);
+  double worst = 0;
+  float worst_x = 0;
+  for (int64_t i = 0; i < s.n; i++) {
+    double err = ulp_error(out[F_ERF][i], erf((double)s.x[i]));
+    if (err > worst) worst = err, worst_x = s.x[i];
+  }
+  cr_log_info("erf: max error %.3f ulp at x = %a over %lld inputs in [FLT_MIN, 3.925]", worst,
+              (double)worst_x, (long long)s.n);
+  cr_expect_leq(worst, 2.0, "erf: %.3f ulp at x = %a", worst, (double)worst_x);
   for (int f = 0; f < NFUN; f++)
     free(out[f]);
   free(s.x);
@@ -193,6 +235,16 @@ Test(jit_math, f32_special_values) {
   cr_expect(isnan(o[F_SIGMOID][4]), "sigmoid(nan) = %a", (double)o[F_SIGMOID][4]);
   cr_expect_eq(o[F_SIGMOID][7], 1.0f);
   cr_expect_eq(o[F_SIGMOID][8], 0.0f);
+  /* erf: odd, exact at 0 with the sign kept, exactly +-1 at the ends */
+  cr_expect(o[F_ERF][0] == 0.0f && !signbit(o[F_ERF][0]), "erf(0) = %a", (double)o[F_ERF][0]);
+  cr_expect(o[F_ERF][1] == 0.0f && signbit(o[F_ERF][1]), "erf(-0) = %a", (double)o[F_ERF][1]);
+  cr_expect_eq(o[F_ERF][2], 1.0f);
+  cr_expect_eq(o[F_ERF][3], -1.0f);
+  cr_expect(isnan(o[F_ERF][4]), "erf(nan) = %a", (double)o[F_ERF][4]);
+  cr_expect_eq(o[F_ERF][7], 1.0f);
+  cr_expect_eq(o[F_ERF][8], -1.0f);
+  cr_expect_eq(o[F_ERF][9], 1.0f);
+  cr_expect_eq(o[F_ERF][10], -1.0f);
   for (int f = 0; f < NFUN; f++)
     free(o[f]);
 }
@@ -205,12 +257,15 @@ Test(jit_math, f32_kernels_inline_and_vectorize) {
   kl_output(kl_exp(x));
   kl_output(kl_tanh(x));
   kl_output(kl_sigmoid(x));
+  kl_output(kl_erf(x));
+  kl_output(kl_gelu(x, false));
   cr_assert_null(kl_graph_error(g));
   ir_diag d = {0};
   char *ir = cg_jit_dump(kl_graph_ir(g), NULL, "llvm", &d);
   cr_assert(ir, "dump: %s", d.msg);
   cr_expect_null(strstr(ir, "@expf"), "a call to expf is left");
   cr_expect_null(strstr(ir, "@tanhf"), "a call to tanhf is left");
+  cr_expect_null(strstr(ir, "@erff"), "a call to erff is left (erf or gelu)");
   cr_expect_null(strstr(ir, "@llvm.exp.f32"), "llvm.exp.f32 is left (becomes expf)");
 #if defined(__x86_64__)
   cr_expect_not_null(strstr(ir, "x float>"), "no vector of floats in the module");

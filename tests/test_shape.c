@@ -195,8 +195,8 @@ Test(shape, unary_numeric) {
 }
 
 Test(shape, unary_float) {
-  const ir_op ops[] = {IR_OP_EXP,   IR_OP_LOG, IR_OP_TANH, IR_OP_SIGMOID, IR_OP_SQRT,
-                       IR_OP_RSQRT, IR_OP_SIN, IR_OP_COS,  IR_OP_GELU,    IR_OP_DROPOUT};
+  const ir_op ops[] = {IR_OP_EXP, IR_OP_LOG, IR_OP_TANH, IR_OP_SIGMOID, IR_OP_SQRT,   IR_OP_RSQRT,
+                       IR_OP_SIN, IR_OP_COS, IR_OP_ERF,  IR_OP_GELU,    IR_OP_DROPOUT};
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
     char head[64];
     expect_type(ops[i], NULL, "f64[2,3]", "f64[2,3]");
