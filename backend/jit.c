@@ -38,7 +38,7 @@
 #endif
 /* Bumped when generated code changes for the same graph (faster kernels,
  * a new step layout), so objects cached by an older kiln are not reused. */
-#define CG_CODEGEN_REVISION 5
+#define CG_CODEGEN_REVISION 6
 #ifndef KILN_VERSION
 #define KILN_VERSION "unknown"
 #endif
