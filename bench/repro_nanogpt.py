@@ -22,7 +22,9 @@ clip_grad_norm_, zero_grad(set_to_none=True)), tuned as compare_torch.py
 tunes PyTorch. It evaluates only at the end (nanoGPT's eval_interval evals
 would be work kiln's command does not do): estimate_loss on --eval-iters
 random val batches after --steps updates. Its final_loss is the mean
-training loss of the last 100 iterations.
+training loss of the last 100 iterations. nanogpt() draws model.py's
+initial distributions in its own order, so seed 1337 does not give
+nanoGPT's exact initial weights.
 
 Each side is a fresh process (`kiln train gpt ... --json`, this script in
 --worker mode under /usr/bin/python3), alternating torch, kiln for --rounds

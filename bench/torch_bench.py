@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 
 TORCH_PY = "/usr/bin/python3"
 
@@ -58,29 +59,57 @@ def torch_available(python):
     return p.stdout.strip() if p.returncode == 0 else None
 
 
+def _tee(pipe, tail):
+    """Copies pipe to our stderr, keeping its last two non-blank lines."""
+    for line in pipe:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        if line.strip():
+            tail[:] = (tail + [line.strip()])[-2:]
+
+
+def _run_streaming(cmd, env, timeout):
+    """subprocess.run for stream_stderr: (returncode, stdout, stderr's
+    tail), or raises subprocess.TimeoutExpired."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    tail, killed = [], []
+    tee = threading.Thread(target=_tee, args=(p.stderr, tail))
+    tee.start()
+    timer = threading.Timer(timeout, lambda: (killed.append(1), p.kill()))
+    timer.start()
+    out = p.stdout.read()
+    p.wait()
+    timer.cancel()
+    tee.join()
+    if killed:
+        raise subprocess.TimeoutExpired(cmd, timeout)
+    return p.returncode, out, " ".join(tail)
+
+
 def run_json(cmd, env, timeout, need="median_ms", stream_stderr=False):
     """Runs one measuring process; its last stdout line as a dict (which
-    must hold the key need), or an error dict. stream_stderr passes the
-    process's progress lines through to ours instead of keeping them for
-    the error message."""
+    must hold the key need), or an error dict. stream_stderr copies the
+    process's progress lines to our stderr as they come."""
     try:
-        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
-                           stderr=None if stream_stderr else subprocess.PIPE, text=True,
-                           timeout=timeout)
+        if stream_stderr:
+            rc, out, err = _run_streaming(cmd, env, timeout)
+        else:
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+            rc, out, err = p.returncode, p.stdout, (p.stderr.strip().splitlines() or [""])[-1]
     except subprocess.TimeoutExpired:
         return {"error": "timed out after %d s" % timeout}
     except OSError as e:
         return {"error": str(e)}
-    lines = p.stdout.strip().splitlines()
+    lines = out.strip().splitlines()
     try:
         r = json.loads(lines[-1]) if lines else {}
     except ValueError:
         r = {}
     if not isinstance(r, dict):
         r = {}
-    if p.returncode != 0 or need not in r:
-        err = (p.stderr or "").strip().splitlines()
-        return {"error": r.get("error") or (err or ["exit %d" % p.returncode])[-1]}
+    if rc != 0 or need not in r:
+        return {"error": r.get("error") or err or "exit %d" % rc}
     return r
 
 
