@@ -26,31 +26,27 @@ shipped, in the caller's environment.
 
 The torch models are the goldens' (tests/golden/golden_transformer.py,
 golden_s2s.py, golden_translate.py's loss), which are d2l's code; the GPT is
-nanoGPT's model.py shape written below, because golden_gpt.py has no dropout.
+nanoGPT's model.py shape (bench/torch_bench.py), because golden_gpt.py has no
+dropout.
 """
 import argparse
 import collections
 import json
-import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from torch_bench import (TORCH_ENV, TORCH_PY, fill_masked_softmax, nanogpt, run_json,
+                         torch_available, tune)
+from torch_bench import torch_env as tuned_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 FRA = os.path.join(ROOT, "..", "shared", "data", "fra-eng", "fra.txt")
-TORCH_PY = "/usr/bin/python3"
 PAD, BOS, EOS, FIRST_WORD = 1, 2, 3, 4  # golden_translate.py's reserved ids
-
-TORCH_ENV = {
-    "OMP_WAIT_POLICY": "PASSIVE",
-    "MALLOC_MMAP_THRESHOLD_": "4294967296",
-    "MALLOC_TRIM_THRESHOLD_": "68719476736",
-}
 
 # d2l v1.0's settings (chapters 11.4 and 11.7: MTFraEng(batch_size=128),
 # num_steps 9) and nanoGPT's shakespeare_char config. d2l v1.0 trains the
@@ -133,94 +129,6 @@ def gpt_char(b, t, vocab):
 
 # ---- the torch side -----------------------------------------------------------
 
-def fill_masked_softmax(torch):
-    """d2l.masked_softmax (1-D lengths per row, 2-D per query) with
-    masked_fill: the same values without boolean-index assignment."""
-    def masked_softmax(X, valid_lens):
-        if valid_lens is None:
-            return torch.softmax(X, dim=-1)
-        shape = X.shape
-        if valid_lens.dim() == 1:
-            valid_lens = torch.repeat_interleave(valid_lens, shape[1])
-        else:
-            valid_lens = valid_lens.reshape(-1)
-        X = X.reshape(-1, shape[-1])
-        mask = torch.arange(shape[-1])[None, :] < valid_lens[:, None]
-        return torch.softmax(X.masked_fill(~mask, -1e6).reshape(shape), dim=-1)
-    return masked_softmax
-
-
-def nanogpt(torch, c):
-    """nanoGPT's model.py (torch < 2.0 path: explicit causal attention),
-    bias=True, tied head, dropout where nanoGPT has it."""
-    nn, F = torch.nn, torch.nn.functional
-    C, H, T = c["embed"], c["heads"], c["block"]
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
-            self.attn_dropout, self.resid_dropout = nn.Dropout(c["dropout"]), nn.Dropout(
-                c["dropout"])
-            self.register_buffer("bias", torch.tril(torch.ones(T, T)).view(1, 1, T, T))
-
-        def forward(self, x):
-            B, t, _ = x.size()
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (z.view(B, t, H, C // H).transpose(1, 2) for z in (q, k, v))
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-            att = att.masked_fill(self.bias[:, :, :t, :t] == 0, float("-inf"))
-            att = self.attn_dropout(F.softmax(att, dim=-1))
-            y = (att @ v).transpose(1, 2).contiguous().view(B, t, C)
-            return self.resid_dropout(self.c_proj(y))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc, self.gelu = nn.Linear(C, 4 * C), nn.GELU()
-            self.c_proj, self.dropout = nn.Linear(4 * C, C), nn.Dropout(c["dropout"])
-
-        def forward(self, x):
-            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.attn = nn.LayerNorm(C), CausalSelfAttention()
-            self.ln_2, self.mlp = nn.LayerNorm(C), MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(c["vocab"], C), wpe=nn.Embedding(T, C),
-                drop=nn.Dropout(c["dropout"]), h=nn.ModuleList([Block() for _ in range(
-                    c["layers"])]), ln_f=nn.LayerNorm(C)))
-            self.lm_head = nn.Linear(C, c["vocab"], bias=False)
-            self.transformer.wte.weight = self.lm_head.weight
-            for n, p in self.named_parameters():
-                if n.endswith("c_proj.weight"):
-                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c["layers"]))
-                elif p.dim() == 2:
-                    nn.init.normal_(p, 0.0, 0.02)
-                elif n.endswith("bias") and ".ln_" not in n:
-                    nn.init.zeros_(p)
-
-        def forward(self, idx, targets):
-            pos = torch.arange(0, idx.size(1), dtype=torch.long)
-            x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-            for block in self.transformer.h:
-                x = block(x)
-            logits = self.lm_head(self.transformer.ln_f(x))
-            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-
-    return GPT()
-
-
 def torch_step_fn(torch, name, c, mask):
     """The model, its parameters and a closure computing the loss."""
     sys.path.insert(0, GOLDEN)
@@ -256,9 +164,7 @@ def worker(a):
     except ImportError:
         print(json.dumps({"model": a.workload, "error": "no torch in " + sys.executable}))
         return 1
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
+    tune(torch, a.threads, a.seed)
     c = json.loads(a.config)
     net, loss_fn = torch_step_fn(torch, a.workload, c, a.torch_mask)
     net.train()
@@ -288,26 +194,6 @@ def worker(a):
 
 # ---- the driver ------------------------------------------------------------------
 
-def run_json(cmd, env, timeout):
-    """Runs one measuring process; its last stdout line as a dict, or an
-    error dict."""
-    try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": "timed out after %d s" % timeout}
-    except OSError as e:
-        return {"error": str(e)}
-    lines = p.stdout.strip().splitlines()
-    try:
-        r = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        r = {}
-    if p.returncode != 0 or "median_ms" not in r:
-        msg = r.get("error") or (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
-        return {"error": msg}
-    return r
-
-
 def kiln_cmd(a, name, c):
     cmd = [os.path.join(a.build, "bin", "bench_step"), "--model", name]
     for k, v in c.items():
@@ -320,15 +206,6 @@ def torch_cmd(a, name, c):
     return [a.python, os.path.abspath(__file__), "--worker", "--workload", name, "--config",
             json.dumps(c), "--threads", str(a.threads), "--warmup", str(a.warmup), "--reps",
             str(a.reps), "--seed", str(a.seed), "--torch-mask", a.torch_mask]
-
-
-def torch_available(python):
-    try:
-        p = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
-                           capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return p.stdout.strip() if p.returncode == 0 else None
 
 
 def summarise(runs):
@@ -414,10 +291,7 @@ def main():
         print("compare_torch: %s is missing (cmake --build %s --target bench_step); skipping "
               "the kiln side" % (bench, a.build), file=sys.stderr)
 
-    # Debian's torch calls the system BLAS (OpenBLAS): its pool gets the same
-    # thread count, which torch.set_num_threads does not set.
-    torch_env = dict(os.environ, OMP_NUM_THREADS=str(a.threads),
-                     OPENBLAS_NUM_THREADS=str(a.threads), **TORCH_ENV)
+    torch_env = tuned_env(os.environ, a.threads)
     kiln_env = dict(os.environ)
     results = collections.OrderedDict()
     for name in names:
