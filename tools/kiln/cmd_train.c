@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/train_internal.h"
 #include "tools/kiln/cli.h"
 #include "driver/kiln_train.h"
 #include "tools/kiln/mem_flag.h"
