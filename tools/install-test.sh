@@ -4,7 +4,8 @@
 # installed header compiled alone, then attention.c and train_mlp.c with
 # the pkg-config line (shared, and static through --static), and with a
 # CMake project that does find_package(kiln) (kiln::kiln, kiln::kiln_static);
-# every program is run and its output checked.
+# every program is run and its output checked. The headers are also
+# compiled as C++.
 # Usage: tools/install-test.sh [BUILD_DIR]   (default: build)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,9 @@ for h in $headers; do
   printf '#include <kiln/%s>\n' "$h" >"$tmp/h.c"
   $CC -std=c17 -Wall -Wextra -Werror $cflags -c "$tmp/h.c" -o "$tmp/h.o" ||
     fail "<kiln/$h> does not compile on its own"
+  # The headers' extern "C" blocks are for C++ users (g++ comes with build-essential).
+  c++ -std=c++17 -Wall -Wextra -Werror $cflags -fsyntax-only -x c++ "$tmp/h.c" ||
+    fail "<kiln/$h> does not compile as C++"
 done
 
 mkdir "$tmp/src"
