@@ -1,7 +1,8 @@
-/* kiln_run.h — the public API that compiles a graph and runs it.
- * Separate from kiln.h because it belongs to the execution layers (backend,
- * runtime) while the DSL belongs to the frontend: models include only
- * kiln.h, programs that run graphs include both. Ownership as in kiln.h:
+/* kiln_run.h — the public API of compiled programs: tensors, the compile
+ * options, running a program and its parameters. kl_compile itself, which
+ * runs the pass pipeline first, is in kiln_compile.h (driver/). Separate
+ * from kiln.h because it belongs to the execution layers (backend,
+ * runtime) while the DSL belongs to the frontend. Ownership as in kiln.h:
  * create/destroy pairs; returned messages are borrowed. */
 #ifndef KILN_RUN_H
 #define KILN_RUN_H
@@ -13,8 +14,8 @@
 extern "C" {
 #endif
 
-struct ir_graph;
 typedef struct kl_tensor kl_tensor;
+typedef struct kl_pass_options kl_pass_options; /* kiln_compile.h */
 
 /* Same order as kl_dtype in kiln.h and ir_dtype. */
 typedef enum {
@@ -70,24 +71,24 @@ typedef struct kl_compile_opts {
    * offender (and an offending assign) have written theirs. JIT: compiled
    * in only when set, and part of the cache key. */
   bool check_numerics;
+  /* The pass pipeline's options (kiln_compile.h), read during kl_compile
+   * and kl_compile_train only; NULL = the defaults (fusion, folding and
+   * memory planning on). */
+  const kl_pass_options *passes;
 } kl_compile_opts;
 
 /* What compiling cost (JIT): whether the disk cache answered, and the wall
- * time of each phase in milliseconds. Zeros for the reference backend. */
+ * time of each phase in milliseconds (zeros for the reference backend);
+ * and on both backends the number of fused regions (attention,
+ * additive_attention, embed, loop, ...) in the graph compiled. */
 typedef struct kl_compile_stats {
   bool cache_hit;
   double lower_ms, optimize_ms, codegen_ms, link_ms, total_ms;
+  int regions;
 } kl_compile_stats;
 
 typedef struct kl_program kl_program;
 
-/* Verifies the graph and prepares it to run (a graph holding a DSL builder
- * error is refused with that error, one over opts->max_memory with the
- * memory guard's message); the program keeps its own
- * copy, so the graph may be destroyed afterwards. On failure returns NULL
- * and sets *err to a malloc'd message (caller frees). Parameters start from
- * their `init` attribute (seeded; kl_param_init in kiln.h) until set with kl_program_set_param. */
-kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, char **err);
 void kl_program_destroy(kl_program *p);
 /* Statistics of the compile that made p (borrowed). */
 const kl_compile_stats *kl_program_stats(const kl_program *p);

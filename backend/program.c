@@ -1,9 +1,11 @@
-/* The public compile/run API (backend/kiln_run.h). A program owns a copy of
+/* The compile/run API of programs (backend/kiln_run.h, and the raw compile
+ * of backend/kiln_backend.h). A program owns a copy of
  * the graph and the values of its parameters, and runs on the reference
  * interpreter or on JIT-compiled code (program_jit.c). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/mem_guard.h"
 #include "backend/program.h"
 #include "backend/tensor_bridge.h"
@@ -129,7 +131,7 @@ static bool init_params(kl_program *p, ir_diag *d) {
   return true;
 }
 
-kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, char **err) {
+kl_program *kl_compile_unoptimized(const ir_graph *g, const kl_compile_opts *opts, char **err) {
   ir_diag d = {0};
   kl_compile_opts defaults = {.backend = KL_BACKEND_REF};
   if (err) *err = NULL;
@@ -153,6 +155,7 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
   kl_program *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->opts = *opts;
+  p->opts.passes = NULL; /* borrowed for the compile only */
   p->g = ir_graph_clone(g, &d);
   if (!p->g || !cg_mem_check(p->g, opts->backend == KL_BACKEND_REF, opts->max_memory, &d) ||
       !init_params(p, &d) || (opts->backend == KL_BACKEND_JIT && !cg_exec_create(p, &d))) {
@@ -160,6 +163,8 @@ kl_program *kl_compile(const struct ir_graph *g, const kl_compile_opts *opts, ch
     kl_program_destroy(p);
     return NULL;
   }
+  for (int i = 0; i < p->g->nnodes; i++)
+    p->stats.regions += p->g->nodes[i]->body != NULL;
   return p;
 }
 

@@ -25,6 +25,7 @@
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "ir/ir.h"
 #include "passes/fused_build.h"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "passes/autodiff.h"
@@ -47,7 +48,7 @@ static ir_graph *graph(long b, long t, long d, long v, bool fold, ir_diag *err) 
 static double time_graph(const ir_graph *g, kl_tensor **in, int runs) {
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .seed = 1, .training = true};
   char *err = NULL;
-  kl_program *p = kl_compile(g, &co, &err);
+  kl_program *p = kl_compile_unoptimized(g, &co, &err);
   if (!p) {
     fprintf(stderr, "compile: %s\n", err ? err : "");
     free(err);

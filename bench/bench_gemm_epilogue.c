@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "ir/ir.h"
@@ -39,7 +40,7 @@ static kl_tensor *filled(int64_t rows, int64_t cols, int salt) {
 static double time_runs(const ir_graph *g, int threads, int reps, kl_tensor **in, kl_tensor *out) {
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .threads = threads, .no_cache = true};
   char *err = NULL;
-  kl_program *p = kl_compile(g, &co, &err);
+  kl_program *p = kl_compile_unoptimized(g, &co, &err);
   if (!p) die("compile", err);
   double *t = malloc(sizeof(double) * (size_t)reps);
   if (!t) die("timing", "out of memory");

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "ir/ir.h"
@@ -32,7 +33,7 @@ static kl_program *compile_threads(const ir_graph *g, bool no_cache, const char 
   kl_compile_opts o = {
       .backend = KL_BACKEND_JIT, .no_cache = no_cache, .cache_dir = cache_dir, .threads = threads};
   char *err = NULL;
-  kl_program *p = kl_compile(g, &o, &err);
+  kl_program *p = kl_compile_unoptimized(g, &o, &err);
   if (!p) {
     fprintf(stderr, "bench_jit: kl_compile failed: %s\n", err ? err : "(no message)");
     free(err);

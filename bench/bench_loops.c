@@ -16,6 +16,7 @@
 #include "bench/bench_tf.h"
 #include "bench/bench_util.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/transformer.h"
 #include "passes/pipeline.h"
 
@@ -60,8 +61,8 @@ static int micro(int reps, int warmup, int threads, bool training, const char *t
                         .threads = threads,
                         .no_cache = true};
   char *err = NULL;
-  kl_program *p[2] = {kl_compile(g, &co, &err), NULL};
-  if (p[0]) p[1] = kl_compile(f, &co, &err);
+  kl_program *p[2] = {kl_compile_unoptimized(g, &co, &err), NULL};
+  if (p[0]) p[1] = kl_compile_unoptimized(f, &co, &err);
   if (!p[0] || !p[1]) {
     fprintf(stderr, "bench_loops: %s\n", err);
     return 1;

@@ -12,6 +12,7 @@
 #include "bench/bench_tf.h"
 #include "bench/bench_util.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/models.h"
 #include "models/transformer.h"
 #include "passes/pipeline.h"

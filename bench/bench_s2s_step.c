@@ -11,6 +11,7 @@
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "ir/ir.h"
 /* The benchmarks link kiln but not kiln_models; the model is one file that
  * only needs the public DSL, so it is compiled in here. */
@@ -61,7 +62,7 @@ int main(int argc, char **argv) {
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .seed = 1, .threads = threads, .no_cache = true};
   char *err = NULL;
   t0 = now_s();
-  kl_train_step *s = kl_compile_train(ig, tr.loss.id, NULL, 0, &o, &co, &err);
+  kl_train_step *s = kl_compile_train(tr.g, tr.loss, NULL, 0, &o, &co, &err);
   double compile_ms = (now_s() - t0) * 1e3;
   if (!s) {
     fprintf(stderr, "bench_s2s_step: %s\n", err ? err : "compile failed");

@@ -21,6 +21,7 @@
 #include "backend/kiln_run.h"
 #include "bench/bench_util.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/gpt.h"
 #include "models/seq2seq_attn.h"
 #include "models/transformer.h"
@@ -230,11 +231,12 @@ int main(int argc, char **argv) {
                         .check_numerics = on};
   char *err = NULL;
   double t0 = now_s();
-  kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss_id, NULL, 0, &opt, &co, &err);
+  kl_train_step *s = kl_compile_train_with(kl_graph_ir(g), loss_id, NULL, 0, &opt, NULL, &co, &err);
   double compile_s = now_s() - t0;
   co.check_numerics = true;
   kl_train_step *sc =
-      s && ab ? kl_compile_train(kl_graph_ir(g), loss_id, NULL, 0, &opt, &co, &err) : NULL;
+      s && ab ? kl_compile_train_with(kl_graph_ir(g), loss_id, NULL, 0, &opt, NULL, &co, &err)
+              : NULL;
   kl_graph_destroy(g);
   if (!s || (ab && !sc)) {
     int rc = fail(o.model, err ? err : "compile failed");

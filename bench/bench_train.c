@@ -86,8 +86,7 @@ static kl_train_step *mlp_step(int threads) {
   kl_optim_opts o = {.kind = KL_OPT_SGD, .lr = 0.01};
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .seed = 1, .threads = threads};
   char *err = NULL;
-  kl_train_step *s =
-      kl_graph_error(g) ? NULL : kl_compile_train(kl_graph_ir(g), loss.id, NULL, 0, &o, &co, &err);
+  kl_train_step *s = kl_graph_error(g) ? NULL : kl_compile_train(g, loss, NULL, 0, &o, &co, &err);
   if (!s) fprintf(stderr, "bench_train: %s\n", kl_graph_error(g) ? kl_graph_error(g) : err);
   free(err);
   kl_graph_destroy(g);

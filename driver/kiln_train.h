@@ -1,12 +1,13 @@
 /* kiln_train.h — the public train-step API: one compiled program that runs
  * forward, backward, gradient clipping and the optimizer update per call.
  * It lives in driver/, the layer above passes/ and backend/, because it
- * runs passes (autodiff, optimizer) and then compiles. Ownership as in
- * kiln_run.h: create/destroy pairs; returned messages are borrowed. */
+ * runs passes (autodiff, optimizer, the pipeline) and then compiles.
+ * Ownership as in kiln_run.h: create/destroy pairs; returned messages are
+ * borrowed. */
 #ifndef KILN_TRAIN_H
 #define KILN_TRAIN_H
 
-#include "backend/kiln_run.h"
+#include <kiln/kiln_compile.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,22 +57,17 @@ typedef struct kl_optim_opts {
 
 typedef struct kl_train_step kl_train_step;
 
-/* Differentiates `loss` (the id of a float scalar node of g: a kl_value's
- * .id) with respect to `params` (ids of PARAM nodes; NULL or nparams 0 =
- * every trainable parameter), appends clipping and the optimizer update,
- * and compiles forward, backward and update into one program in training
- * mode (dropout on). copts as for kl_compile (training is forced on).
- * Optimizer state lives in parameters named "<param>@<slot>" (slots m, v,
- * momentum), zero-initialised. NULL with *err (malloc'd) on failure. */
-/* The graph kl_compile_train would compile, without compiling it: a copy
- * of g plus the gradient nodes, clipping and the update, returning the loss
- * (for dump-ir and tests). Owned by the caller (ir_graph_destroy); NULL
+/* Differentiates `loss` (a float scalar of g) with respect to `params`
+ * (values of kl_param/kl_param_init; NULL or nparams 0 = every trainable
+ * parameter), appends clipping and the optimizer update, runs the pass
+ * pipeline (copts->passes as for kl_compile) and compiles forward, backward
+ * and update into one program in training mode (dropout on). copts as for
+ * kl_compile (training is forced on). Optimizer state lives in parameters
+ * named "<param>@<slot>" (slots m, v, momentum), zero-initialised. NULL
  * with *err (malloc'd) on failure. */
-struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *params, int nparams,
-                                const kl_optim_opts *opt, char **err);
-
-kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *params, int nparams,
-                                const kl_optim_opts *opt, const kl_compile_opts *copts, char **err);
+kl_train_step *kl_compile_train(const kl_graph *g, kl_value loss, const kl_value *params,
+                                int nparams, const kl_optim_opts *opt, const kl_compile_opts *copts,
+                                char **err);
 void kl_train_step_destroy(kl_train_step *s);
 /* One step: forward, backward, clipping, update. inputs: one per graph
  * argument, as kl_run. *loss (may be NULL) receives the loss computed
@@ -80,28 +76,6 @@ const char *kl_train_step_run(kl_train_step *s, kl_tensor *const *inputs, int ni
                               double *loss);
 /* The program inside (borrowed): parameters, step counter. */
 kl_program *kl_train_step_program(kl_train_step *s);
-/* The graph compiled: the forward graph plus gradient and update nodes
- * (borrowed), for dump-ir and tests. */
-const struct ir_graph *kl_train_step_graph(const kl_train_step *s);
-
-/* ---- the pipeline's options ---------------------------------------------
- * The calls above run the compilation pipeline (passes/pipeline.h) with
- * kl_default_pass_opts(): fusion and planning on, --verify-each in debug
- * builds. The _with variants take the options (dump stages, stop early,
- * fusion off for baselines); po NULL means the defaults. */
-struct pass_opts;
-struct pass_opts kl_default_pass_opts(void);
-struct ir_graph *kl_train_graph_with(const struct ir_graph *g, int loss, const int *params,
-                                     int nparams, const kl_optim_opts *opt,
-                                     const struct pass_opts *po, char **err);
-kl_train_step *kl_compile_train_with(const struct ir_graph *g, int loss, const int *params,
-                                     int nparams, const kl_optim_opts *opt,
-                                     const struct pass_opts *po, const kl_compile_opts *copts,
-                                     char **err);
-/* kl_compile after the inference pipeline (no autodiff rows) on a copy of
- * g. */
-kl_program *kl_compile_with(const struct ir_graph *g, const struct pass_opts *po,
-                            const kl_compile_opts *copts, char **err);
 
 #ifdef __cplusplus
 }

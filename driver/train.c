@@ -1,4 +1,5 @@
-/* The train-step API of kiln_train.h: one program that runs forward,
+/* The train-step API of kiln_train.h (and its internal variants in
+ * train_internal.h): one program that runs forward,
  * backward (pass_autodiff), clipping and the optimizer update
  * (pass_optimizer) per call, with the loss written into a tensor made once
  * so that steps allocate nothing. */
@@ -6,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "ir/ir.h"
 #include "passes/autodiff.h"
 #include "passes/optimizer.h"
@@ -74,14 +75,6 @@ static pass_optim to_pass(const kl_optim_opts *o) {
                       .decay_min_rank = o->decay_min_rank};
 }
 
-pass_opts kl_default_pass_opts(void) {
-#ifdef NDEBUG
-  return (pass_opts){.verify_each = false};
-#else
-  return (pass_opts){.verify_each = true};
-#endif
-}
-
 /* Clone, set the loss as the only return, and run the pipeline with the
  * training rows on (autodiff, optimizer) under po's options. */
 static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, int nids,
@@ -123,14 +116,8 @@ static ir_graph *training_graph(const ir_graph *src, int loss, const int *ids, i
   return g;
 }
 
-struct ir_graph *kl_train_graph(const struct ir_graph *g, int loss, const int *params, int nparams,
-                                const kl_optim_opts *opt, char **err) {
-  return kl_train_graph_with(g, loss, params, nparams, opt, NULL, err);
-}
-
-struct ir_graph *kl_train_graph_with(const struct ir_graph *g, int loss, const int *params,
-                                     int nparams, const kl_optim_opts *opt,
-                                     const struct pass_opts *po, char **err) {
+ir_graph *kl_train_graph_with(const ir_graph *g, int loss, const int *params, int nparams,
+                              const kl_optim_opts *opt, const pass_opts *po, char **err) {
   if (err) *err = NULL;
   const char *what = !g ? "no graph" : !opt ? "no optimizer options" : NULL;
   if (!what && g->has_error) what = g->error.msg;
@@ -144,16 +131,43 @@ struct ir_graph *kl_train_graph_with(const struct ir_graph *g, int loss, const i
   return tg;
 }
 
-kl_train_step *kl_compile_train(const struct ir_graph *g, int loss, const int *params, int nparams,
-                                const kl_optim_opts *opt, const kl_compile_opts *copts,
+/* The public call: the values become node ids of g's IR, copts->passes the
+ * pipeline's options. */
+kl_train_step *kl_compile_train(const kl_graph *g, kl_value loss, const kl_value *params,
+                                int nparams, const kl_optim_opts *opt, const kl_compile_opts *copts,
                                 char **err) {
-  return kl_compile_train_with(g, loss, params, nparams, opt, NULL, copts, err);
+  if (err) *err = NULL;
+  const ir_graph *ig = kl_graph_ir(g);
+  if (ig && ig->has_error) return kl_compile_train_with(ig, -1, NULL, 0, opt, NULL, copts, err);
+  ir_diag d = {0};
+  pass_opts po;
+  if (!params || nparams < 0) nparams = 0;
+  int *ids = calloc((size_t)nparams + 1, sizeof *ids);
+  if (!ids)
+    ir_diag_set(&d, "out of memory");
+  else if (!ig)
+    ir_diag_set(&d, "no graph");
+  else if (loss.g != g || !kl_value_ok(loss))
+    ir_diag_set(&d, "the loss is not a value of the graph");
+  for (int k = 0; ids && !d.msg[0] && k < nparams; k++) {
+    if (params[k].g != g || !kl_value_ok(params[k]))
+      ir_diag_set(&d, "parameter %d is not a value of the graph", k);
+    ids[k] = params[k].id;
+  }
+  if (!d.msg[0]) kl_pass_opts_from(copts ? copts->passes : NULL, &po, &d);
+  if (d.msg[0]) {
+    free(ids);
+    if (err) *err = message("kl_compile_train: %s%s", d.msg, NULL);
+    return NULL;
+  }
+  kl_train_step *s = kl_compile_train_with(ig, loss.id, ids, nparams, opt, &po, copts, err);
+  free(ids);
+  return s;
 }
 
-kl_train_step *kl_compile_train_with(const struct ir_graph *g, int loss, const int *params,
-                                     int nparams, const kl_optim_opts *opt,
-                                     const struct pass_opts *po, const kl_compile_opts *copts,
-                                     char **err) {
+kl_train_step *kl_compile_train_with(const ir_graph *g, int loss, const int *params, int nparams,
+                                     const kl_optim_opts *opt, const pass_opts *po,
+                                     const kl_compile_opts *copts, char **err) {
   ir_graph *tg = kl_train_graph_with(g, loss, params, nparams, opt, po, err);
   if (!tg) return NULL;
   kl_compile_opts co = copts ? *copts : (kl_compile_opts){.backend = KL_BACKEND_REF};
@@ -168,7 +182,7 @@ kl_train_step *kl_compile_train_with(const struct ir_graph *g, int loss, const i
   s->f64 = lt->dtype == IR_F64;
   s->loss = kl_tensor_create(s->f64 ? KL_TENSOR_F64 : KL_TENSOR_F32, 0, NULL);
   char *cerr = NULL;
-  if (s->loss) s->p = kl_compile(tg, &co, &cerr);
+  if (s->loss) s->p = kl_compile_unoptimized(tg, &co, &cerr);
   if (!s->p) {
     if (err) *err = message("kl_compile_train: %s%s", cerr ? cerr : "out of memory", NULL);
     free(cerr);
@@ -199,25 +213,4 @@ const char *kl_train_step_run(kl_train_step *s, kl_tensor *const *inputs, int ni
 
 kl_program *kl_train_step_program(kl_train_step *s) { return s ? s->p : NULL; }
 
-const struct ir_graph *kl_train_step_graph(const kl_train_step *s) { return s ? s->g : NULL; }
-
-kl_program *kl_compile_with(const struct ir_graph *g, const struct pass_opts *po,
-                            const kl_compile_opts *copts, char **err) {
-  if (err) *err = NULL;
-  if (!g || g->has_error) return kl_compile(g, copts, err); /* its message */
-  ir_diag d = {0};
-  ir_graph *c = ir_graph_clone(g, &d);
-  pass_opts o = po ? *po : kl_default_pass_opts();
-  o.train = NULL;
-  if (c && !pass_run_pipeline(&c, &o, &d)) {
-    ir_graph_destroy(c);
-    c = NULL;
-  }
-  if (!c) {
-    if (err) *err = message("kl_compile: %s%s", d.msg, NULL);
-    return NULL;
-  }
-  kl_program *p = kl_compile(c, copts, err);
-  ir_graph_destroy(c);
-  return p;
-}
+const ir_graph *kl_train_step_graph(const kl_train_step *s) { return s ? s->g : NULL; }

@@ -2,8 +2,8 @@
  * build masked scaled dot-product attention with the DSL, print its IR,
  * compile it and run it. */
 #include <stdio.h>
-#include "backend/kiln_run.h"
-#include "frontend/kiln.h"
+#include <kiln/kiln.h>
+#include <kiln/kiln_compile.h>
 
 int main(void) {
   kl_graph *g = kl_graph_create("attention");
@@ -13,8 +13,9 @@ int main(void) {
   kl_output(kl_attention(q, kv, kv, len));                /* softmax(mask(q kv^T / sqrt(8))) kv */
   kl_graph_print(g, stdout);
   char *err = NULL;
-  kl_program *p = kl_compile(kl_graph_ir(g), NULL, &err); /* NULL: defaults, reference backend */
-  if (!p) return puts(err), 1;                            /* a DSL error would surface here */
+  kl_program *p = kl_compile(g, NULL, &err); /* NULL: all passes, reference backend */
+  if (!p) return puts(err), 1;               /* a DSL error would surface here */
+  printf("fused regions: %d\n", kl_program_stats(p)->regions); /* the attention */
   float x[2 * 6 * 8];
   for (int i = 0; i < 2 * 6 * 8; i++)
     x[i] = (float)(i % 5);

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "driver/kiln_train.h"
-#include "frontend/kiln.h"
+#include <kiln/kiln.h>
+#include <kiln/kiln_train.h>
 
 int main(void) {
   kl_graph *g = kl_graph_create("mlp");
@@ -21,7 +21,7 @@ int main(void) {
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.01};
   kl_compile_opts co = {.backend = KL_BACKEND_JIT, .seed = 1};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss.id, NULL, 0, &opt, &co, &err);
+  kl_train_step *s = kl_compile_train(g, loss, NULL, 0, &opt, &co, &err);
   if (!s) return puts(err), 1; /* a DSL error would surface here, with its file:line */
 
   float xs[64], ys[64];

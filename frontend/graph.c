@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/graph_ir.h"
 #include "frontend/internal.h"
 
 kl_graph *kl_graph_create(const char *name) {
@@ -32,7 +33,7 @@ const char *kl_graph_error(const kl_graph *g) {
 
 bool kl_value_ok(kl_value v) { return v.g && v.g->ir && v.id >= 0 && v.id < v.g->ir->nnodes; }
 
-const struct ir_graph *kl_graph_ir(const kl_graph *g) { return g ? g->ir : NULL; }
+const ir_graph *kl_graph_ir(const kl_graph *g) { return g ? g->ir : NULL; }
 
 kl_value kl_none(void) { return kl__invalid(NULL); }
 

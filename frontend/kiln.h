@@ -259,12 +259,8 @@ kl_value kl_masked_softmax_cross_entropy_at(kl_value logits, kl_value labels, kl
 #define kl_masked_softmax_cross_entropy(l, y, len)                                                 \
   kl_masked_softmax_cross_entropy_at(l, y, len, KL__LOC)
 
-/* ---- handing the graph to the compiler ------------------------------ */
-
-struct ir_graph;
-/* The graph's IR (borrowed, valid while g lives), for kl_compile() in
- * backend/kiln_run.h and for passes. */
-const struct ir_graph *kl_graph_ir(const kl_graph *g);
+/* A graph is compiled with kl_compile (kiln_compile.h) or trained with
+ * kl_compile_train (kiln_train.h). */
 
 #ifdef __cplusplus
 }

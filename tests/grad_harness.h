@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/graph_ir.h"
 #include "frontend/kiln.h"
 #include "ir/ir.h"
 #include "passes/autodiff.h"

@@ -12,6 +12,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "models/seq2seq_attn.h"
 #include "passes/autodiff.h"
@@ -122,7 +123,7 @@ static kl_program *compile(const ir_graph *g, kl_backend be, bool training, int 
                        .no_cache = true,
                        .guard_bytes = true};
   char *err = NULL;
-  kl_program *p = kl_compile(g, &o, &err);
+  kl_program *p = kl_compile_unoptimized(g, &o, &err);
   cr_assert_not_null(p, "compile: %s", err ? err : "?");
   return p;
 }

@@ -15,6 +15,7 @@
 
 #include "backend/jit.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "passes/pipeline.h"
 #include "tests/support/cli_run.h"
@@ -49,7 +50,7 @@ static char *run_once(const kl_graph *g, kl_backend be, bool check, bool fused, 
   kl_compile_opts o = {.backend = be, .no_cache = true, .check_numerics = check};
   char *err = NULL;
   kl_program *p = fused ? kl_compile_with(kl_graph_ir(g), NULL, &o, &err)
-                        : kl_compile(kl_graph_ir(g), &o, &err);
+                        : kl_compile_unoptimized(kl_graph_ir(g), &o, &err);
   cr_assert(p, "compile: %s", err);
   kl_tensor *y = NULL;
   const char *msg = kl_run(p, &x, 1, &y, 1);
@@ -227,7 +228,7 @@ Test(check_numerics, large_buffers_report_the_lowest_index) {
       kl_compile_opts o = {
           .backend = backends[b], .threads = 2, .no_cache = true, .check_numerics = true};
       char *err = NULL;
-      kl_program *p = kl_compile(kl_graph_ir(g), &o, &err);
+      kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), &o, &err);
       cr_assert(p, "%s", err);
       kl_tensor *y = NULL;
       const char *msg = kl_run(p, &xt, 1, &y, 1);
@@ -281,7 +282,7 @@ Test(check_numerics, a_diverging_training_step_is_caught_at_its_step) {
     kl_optim_opts opt = {.kind = KL_OPT_SGD, .lr = 0.3};
     kl_compile_opts co = {.backend = backends[b], .no_cache = true, .check_numerics = true};
     char *err = NULL;
-    kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss.id, NULL, 0, &opt, &co, &err);
+    kl_train_step *s = kl_compile_train(g, loss, NULL, 0, &opt, &co, &err);
     cr_assert(s, "%s", err);
     kl_tensor *xt = kl_tensor_from(KL_TENSOR_F32, 1, (int64_t[]){1}, (float[]){1});
     const char *msg = NULL;
@@ -341,7 +342,7 @@ Test(check_numerics, the_cache_keeps_both_settings_apart) {
   for (int i = 0; i < 4; i++) {
     kl_compile_opts o = {.backend = KL_BACKEND_JIT, .cache_dir = dir, .check_numerics = order[i]};
     char *err = NULL;
-    kl_program *p = kl_compile(kl_graph_ir(g), &o, &err);
+    kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), &o, &err);
     cr_assert(p, "%s", err);
     cr_expect_eq(kl_program_stats(p)->cache_hit, hit[i], "compile %d", i);
     kl_tensor *y = NULL;

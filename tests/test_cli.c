@@ -188,6 +188,8 @@ Test(cli, readme_shows_the_example_verbatim) {
   snprintf(p, sizeof p, "%s/stdout", test_dir);
   test_slurp(p, test_out, sizeof test_out);
   cr_expect(strstr(test_out, "softmax("), "%s", test_out);
+  /* kl_compile ran the pipeline: the attention became one fused region. */
+  cr_expect(strstr(test_out, "fused regions: 1\n"), "%s", test_out);
   cr_expect(strstr(test_out, "out[0,0,:3] = "), "%s", test_out);
 }
 

@@ -68,7 +68,7 @@ static void save_ckpt(const char *name, const s2s_meta *m, const tm_config *cfg)
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.005};
   kl_compile_opts co = {.backend = KL_BACKEND_REF, .seed = 3};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &co, &err);
+  kl_train_step *s = kl_compile_train(t.g, t.loss, NULL, 0, &opt, &co, &err);
   cr_assert_not_null(s, "%s", err ? err : "");
   kl_graph_destroy(t.g);
   char path[512];

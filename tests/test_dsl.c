@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "frontend/graph_ir.h"
 #include "frontend/kiln.h"
 #include "ir/ir.h"
 

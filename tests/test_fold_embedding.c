@@ -12,6 +12,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "models/gpt.h"
 #include "models/transformer.h"
@@ -146,7 +147,7 @@ static bool run_on(const ir_graph *g, kl_backend be, bool training, int threads,
       .backend = be, .seed = 9, .training = training, .threads = threads, .no_cache = true};
   co.guard_bytes = be == KL_BACKEND_JIT;
   char *err = NULL;
-  kl_program *p = kl_compile(g, &co, &err);
+  kl_program *p = kl_compile_unoptimized(g, &co, &err);
   cr_assert(p, "compile: %s", err ? err : "");
   int n = ir_graph_args(g, NULL);
   kl_tensor **in = to_kl(args, n);
@@ -253,7 +254,7 @@ Test(fold_embedding, fused_gradient_matches_finite_differences) {
       kl_compile_opts co = {
           .backend = KL_BACKEND_JIT, .seed = 42, .training = true, .no_cache = true};
       char *err = NULL;
-      kl_program *p = kl_compile(fg, &co, &err);
+      kl_program *p = kl_compile_unoptimized(fg, &co, &err);
       cr_assert(p, "compile: %s", err ? err : "");
       kl_program_set_step(p, 3);
       kl_tensor **in = to_kl(args, 3);

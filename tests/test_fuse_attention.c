@@ -11,6 +11,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "models/gpt.h"
 #include "models/transformer.h"
@@ -303,7 +304,7 @@ Test(fuse_attention, sms_jit_matches_reference) {
     rt_tensor **ref = tc_ref_outputs(g, args, false);
     kl_compile_opts co = {.backend = KL_BACKEND_JIT, .no_cache = true, .guard_bytes = true};
     char *err = NULL;
-    kl_program *p = kl_compile(g, &co, &err);
+    kl_program *p = kl_compile_unoptimized(g, &co, &err);
     cr_assert(p, "compile: %s", err ? err : "");
     kl_tensor *in[2] = {0}, *out = NULL;
     int nin = ir_graph_args(g, NULL);

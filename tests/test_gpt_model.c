@@ -11,6 +11,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "ir/ir.h"
 #include "models/gpt.h"
 #include "passes/autodiff.h"
@@ -167,7 +168,7 @@ static void adam_step_matches(kl_backend b) {
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = lr, .clip_norm = clip_norm};
   kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &o, &err);
+  kl_train_step *s = kl_compile_train(t.g, t.loss, NULL, 0, &opt, &o, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   kl_program *p = kl_train_step_program(s);
@@ -442,7 +443,7 @@ Test(gpt_model, dropout_sites_and_training_step) {
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.001, .clip_norm = 1.0};
   kl_compile_opts o = {.backend = KL_BACKEND_JIT, .threads = 1, .no_cache = true};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(ir, t.loss.id, NULL, 0, &opt, &o, &err);
+  kl_train_step *s = kl_compile_train_with(ir, t.loss.id, NULL, 0, &opt, NULL, &o, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   int64_t dims[2] = {c.batch, c.block};

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
 #include "backend/mem_guard.h"
+#include "frontend/graph_ir.h"
 #include "frontend/kiln.h"
 #include "tools/kiln/mem_flag.h"
 
@@ -68,7 +70,7 @@ static kl_program *compile_on(const ir_graph *g, int be, int64_t max_memory, cha
   kl_compile_opts o = {
       .backend = be ? KL_BACKEND_JIT : KL_BACKEND_REF, .max_memory = max_memory, .no_cache = true};
   *err = NULL;
-  return kl_compile(g, &o, err);
+  return kl_compile_unoptimized(g, &o, err);
 }
 
 Test(mem_guard, refusal_names_the_biggest_buffer_on_both_backends) {

@@ -10,6 +10,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/models.h"
 #include "models/transformer.h"
 #include "passes/pipeline.h"

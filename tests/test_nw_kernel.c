@@ -10,6 +10,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/models.h"
 #include "runtime/safetensors.h"
 #include "runtime/synth_nw.h"
@@ -92,7 +93,8 @@ static float train(const golden *g, kl_backend backend, double losses[5]) {
   kl_compile_opts copts = {.backend = backend, .threads = 1, .no_cache = true};
   char *err = NULL;
   int wid = ng.w.id;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(ng.g), ng.loss.id, &wid, 1, &opt, &copts, &err);
+  kl_train_step *s =
+      kl_compile_train_with(kl_graph_ir(ng.g), ng.loss.id, &wid, 1, &opt, NULL, &copts, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(ng.g);
   set_w(kl_train_step_program(s), g->w0[0]);
@@ -137,7 +139,7 @@ static void evaluate(const golden *g, nw_kind k, float w, kl_backend backend, kl
   cr_assert_null(kl_graph_error(ng.g), "%s", kl_graph_error(ng.g));
   kl_compile_opts copts = {.backend = backend, .threads = 1, .no_cache = true};
   char *err = NULL;
-  kl_program *p = kl_compile(kl_graph_ir(ng.g), &copts, &err);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(ng.g), &copts, &err);
   cr_assert_not_null(p, "%s", err);
   if (k == NW_PARAMETRIC) set_w(p, w);
   kl_tensor *in[3] = {vec(g->x_test, g->m), mat(g->x_train, 1, g->n), mat(g->y_train, 1, g->n)};
@@ -209,7 +211,7 @@ Test(nw_kernel, bad_shapes_are_graph_errors) {
   cr_assert_not_null(ng.g);
   cr_expect_not_null(kl_graph_error(ng.g));
   char *err = NULL;
-  cr_expect_null(kl_compile(kl_graph_ir(ng.g), NULL, &err));
+  cr_expect_null(kl_compile_unoptimized(kl_graph_ir(ng.g), NULL, &err));
   cr_expect_not_null(err);
   free(err);
   kl_graph_destroy(ng.g);

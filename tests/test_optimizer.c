@@ -12,6 +12,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "passes/optimizer.h"
 #include "runtime/ref.h"
@@ -518,7 +519,7 @@ static void run_train_case(const char *name, ir_dtype dt, kl_backend backend) {
   int loss;
   kl_graph *g = tiny_model(dt, &loss);
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss, NULL, 0, &o, &co, &err);
+  kl_train_step *s = kl_compile_train_with(kl_graph_ir(g), loss, NULL, 0, &o, NULL, &co, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(g);
   kl_program *p = kl_train_step_program(s);

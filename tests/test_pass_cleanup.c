@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/graph_ir.h"
 #include "frontend/kiln.h"
 #include "models/models.h"
 #include "passes/autodiff.h"

@@ -1,12 +1,15 @@
-/* The public compile/run API (backend/kiln_run.h) on the reference backend:
- * results against hand-computed values, parameters, and the errors a user
+/* The compile/run API of programs (backend/kiln_run.h), compiled with the
+ * backend's own entry (no passes) on the reference backend: results against
+ * hand-computed values, parameters, and the errors a user
  * meets (a graph with a DSL error, wrong input counts and types, unknown
  * parameters, the JIT not being built yet). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
+#include "frontend/graph_ir.h"
 #include "frontend/kiln.h"
 
 /* y = x @ w + b with w, b parameters: [1,2] @ [2,2] + [2]. */
@@ -24,7 +27,7 @@ static kl_graph *affine(void) {
 Test(program, runs_with_parameters_set_by_name) {
   kl_graph *g = affine();
   char *err = NULL;
-  kl_program *p = kl_compile(kl_graph_ir(g), NULL, &err);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), NULL, &err);
   cr_assert_not_null(p, "%s", err);
   kl_graph_destroy(g); /* the program keeps its own copy */
   float xs[] = {1, 2}, ws[] = {1, 2, 3, 4}, bs[] = {0.5f, -1};
@@ -51,8 +54,9 @@ Test(program, runs_with_parameters_set_by_name) {
 Test(program, parameters_start_seeded_and_reproducible) {
   kl_graph *g = affine();
   kl_compile_opts o1 = {.seed = 1}, o2 = {.seed = 2};
-  kl_program *a = kl_compile(kl_graph_ir(g), &o1, NULL), *b = kl_compile(kl_graph_ir(g), &o1, NULL),
-             *c = kl_compile(kl_graph_ir(g), &o2, NULL);
+  kl_program *a = kl_compile_unoptimized(kl_graph_ir(g), &o1, NULL),
+             *b = kl_compile_unoptimized(kl_graph_ir(g), &o1, NULL),
+             *c = kl_compile_unoptimized(kl_graph_ir(g), &o2, NULL);
   float xs[] = {1, -1};
   kl_tensor *x = kl_tensor_from(KL_TENSOR_F32, 2, (int64_t[]){1, 2}, xs), *ya, *yb, *yc;
   cr_assert_null(kl_run(a, &x, 1, &ya, 1));
@@ -76,7 +80,7 @@ Test(program, refuses_a_graph_with_a_dsl_error) {
   int line = __LINE__ + 1;
   kl_output(kl_matmul(a, b));
   char *err = NULL, want[64];
-  cr_assert_null(kl_compile(kl_graph_ir(g), NULL, &err));
+  cr_assert_null(kl_compile_unoptimized(kl_graph_ir(g), NULL, &err));
   cr_assert_not_null(err);
   snprintf(want, sizeof want, "test_program.c:%d: matmul(f32[2,3], f32[4,5])", line);
   cr_expect(strstr(err, want), "%s", err);
@@ -88,10 +92,10 @@ Test(program, user_errors_are_messages) {
   kl_graph *g = affine();
   char *err = NULL;
   kl_compile_opts bad = {.backend = (kl_backend)7};
-  cr_expect_null(kl_compile(kl_graph_ir(g), &bad, &err));
+  cr_expect_null(kl_compile_unoptimized(kl_graph_ir(g), &bad, &err));
   cr_expect(err && strstr(err, "unknown backend"), "%s", err);
   free(err);
-  kl_program *p = kl_compile(kl_graph_ir(g), NULL, NULL);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), NULL, NULL);
   cr_assert_not_null(p);
   kl_tensor *wrong = kl_tensor_create(KL_TENSOR_F32, 1, (int64_t[]){3}), *y = NULL;
   const char *m = kl_program_set_param(p, "lin.nope", wrong);

@@ -54,7 +54,7 @@ static kl_train_step *train_step(const tm_config *c, uint64_t seed) {
   kl_optim_opts o = {.kind = KL_OPT_ADAM, .lr = 0.01};
   kl_compile_opts co = {.backend = KL_BACKEND_REF, .seed = seed};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &o, &co, &err);
+  kl_train_step *s = kl_compile_train(t.g, t.loss, NULL, 0, &o, &co, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   return s;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
+#include "frontend/graph_ir.h"
 #include "tools/kiln/s2s.h"
 
 TestSuite(s2s_decode, .timeout = 300);
@@ -35,7 +37,7 @@ static kl_program *compile_graph(kl_graph *g, kl_backend be) {
   cr_assert_null(kl_graph_error(g), "%s", kl_graph_error(g));
   char *err = NULL;
   kl_compile_opts co = {.backend = be, .seed = 7, .threads = 1};
-  kl_program *p = kl_compile(kl_graph_ir(g), &co, &err);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), &co, &err);
   cr_assert_not_null(p, "%s", err ? err : "");
   kl_graph_destroy(g);
   return p;
@@ -49,7 +51,7 @@ static kl_program *weights_gain(uint64_t seed, int64_t tgt_vocab, double eos_shi
   cr_assert_not_null(t.g);
   char *err = NULL;
   kl_compile_opts co = {.backend = KL_BACKEND_REF, .seed = seed};
-  kl_program *p = kl_compile(kl_graph_ir(t.g), &co, &err);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(t.g), &co, &err);
   cr_assert_not_null(p, "%s", err ? err : "");
   kl_graph_destroy(t.g);
   /* Untrained logits hardly depend on the state; a larger output layer

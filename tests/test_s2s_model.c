@@ -11,6 +11,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "ir/ir.h"
 #include "models/seq2seq_attn.h"
 #include "passes/autodiff.h"
@@ -149,7 +150,7 @@ static void adam_step_matches(kl_backend b) {
   kl_optim_opts opt = {.kind = KL_OPT_ADAM, .lr = 0.005, .clip_norm = 1.0};
   kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &o, &err);
+  kl_train_step *s = kl_compile_train(t.g, t.loss, NULL, 0, &opt, &o, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   kl_program *p = kl_train_step_program(s);

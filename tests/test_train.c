@@ -9,6 +9,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "frontend/kiln.h"
 #include "ir/ir.h"
 
@@ -53,7 +54,7 @@ static kl_train_step *compile(double dropout, const kl_optim_opts *o, kl_backend
   kl_graph *g = regression(dropout, &loss);
   kl_compile_opts co = {.backend = b, .seed = 7, .no_cache = true, .threads = 1};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss, NULL, 0, o, &co, &err);
+  kl_train_step *s = kl_compile_train_with(kl_graph_ir(g), loss, NULL, 0, o, NULL, &co, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(g);
   return s;
@@ -105,7 +106,7 @@ static kl_program *eval_program(double dropout, kl_backend b) {
   kl_graph *g = regression(dropout, &loss);
   kl_compile_opts co = {.backend = b, .seed = 7, .no_cache = true, .threads = 1};
   char *err = NULL;
-  kl_program *p = kl_compile(kl_graph_ir(g), &co, &err);
+  kl_program *p = kl_compile_unoptimized(kl_graph_ir(g), &co, &err);
   cr_assert_not_null(p, "%s", err);
   kl_graph_destroy(g);
   return p;
@@ -167,7 +168,7 @@ static void expect_compile_error(const kl_graph *g, int loss, const int *params,
                                  const char *needle) {
   kl_optim_opts o = {.kind = KL_OPT_SGD, .lr = 0.1};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(g), loss, params, n, &o, NULL, &err);
+  kl_train_step *s = kl_compile_train_with(kl_graph_ir(g), loss, params, n, &o, NULL, NULL, &err);
   cr_expect_null(s);
   cr_assert_not_null(err);
   cr_expect(strstr(err, needle) != NULL, "message '%s' lacks '%s'", err, needle);
@@ -187,7 +188,7 @@ Test(train, errors_name_the_problem) {
   expect_compile_error(g, l.id, &x.id, 1, "node 0 (arg) is not a param");
   kl_optim_opts bad = {.kind = KL_OPT_SGD};
   char *err = NULL;
-  cr_expect_null(kl_compile_train(kl_graph_ir(g), l.id, NULL, 0, &bad, NULL, &err));
+  cr_expect_null(kl_compile_train(g, l, NULL, 0, &bad, NULL, &err));
   cr_expect(err && strstr(err, "lr must be > 0"), "%s", err);
   free(err);
   kl_graph_destroy(g);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
 #include "backend/kiln_run.h"
 #include "ir/ir.h"
 
@@ -34,7 +35,7 @@ static kl_program *compile(const ir_graph *g, cfg c) {
                        .no_cache = true,
                        .guard_bytes = c.guard};
   char *err = NULL;
-  kl_program *p = kl_compile(g, &o, &err);
+  kl_program *p = kl_compile_unoptimized(g, &o, &err);
   cr_assert_not_null(p, "%s", err);
   return p;
 }

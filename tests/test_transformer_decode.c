@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/kiln_run.h"
+#include "frontend/graph_ir.h"
 #include "ir/ir.h"
 #include "models/transformer.h"
 #include "tests/support/model_golden.h"

@@ -1,5 +1,6 @@
 /* A small Transformer's JIT training steps, shared by pass tests
  * (tf_steps.h). */
+#include "driver/train_internal.h"
 #include "tests/support/tf_steps.h"
 
 #include <criterion/criterion.h>

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/tensor_bridge.h"
+#include "driver/train_internal.h"
 #include "ir/ir.h"
 #include "passes/pipeline.h"
 #include "tools/kiln/ckpt_program.h"

@@ -7,6 +7,7 @@
 #include "backend/jit.h"
 #include "backend/mem_guard.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "models/models.h"
 #include "passes/builder.h"
 #include "passes/pipeline.h"

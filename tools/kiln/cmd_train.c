@@ -8,6 +8,7 @@
 
 #include "tools/kiln/cli.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "tools/kiln/mem_flag.h"
 #include "tools/kiln/out_path.h"
 #include "tools/kiln/pass_flags.h"

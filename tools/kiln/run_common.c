@@ -6,6 +6,7 @@
 
 #include "backend/tensor_bridge.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "tools/kiln/mem_flag.h"
 #include "tools/kiln/pass_flags.h"
 #include "tools/kiln/run_common.h"

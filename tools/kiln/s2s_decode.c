@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/kiln_backend.h"
+#include "frontend/graph_ir.h"
 #include "tools/kiln/s2s.h"
 
 struct s2s_decoder {
@@ -61,7 +63,7 @@ static kl_program *compile(const tm_config *c, kl_graph *g, const char *what,
   if (kl_graph_error(g))
     *err = graph_msg(c, what, kl_graph_error(g));
   else
-    p = kl_compile(kl_graph_ir(g), co, err);
+    p = kl_compile_unoptimized(kl_graph_ir(g), co, err);
   kl_graph_destroy(g);
   return p;
 }

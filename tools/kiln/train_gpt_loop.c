@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/train_internal.h"
 #include "runtime/philox.h"
 #include "tools/kiln/cli.h"
 #include "tools/kiln/progress.h"
@@ -63,7 +64,7 @@ static int compile_all(const train_opts *o, gpt_run *r) {
                                                         &opt, &o->passes, &co, &err)))
     rc = cli_error("train", "%s", err ? err : "out of memory");
   co.training = false;
-  if (rc == CLI_OK && !(r->logits = kl_compile(kl_graph_ir(lg), &co, &err)))
+  if (rc == CLI_OK && !(r->logits = kl_compile_unoptimized(kl_graph_ir(lg), &co, &err)))
     rc = cli_error("train", "sampling graph: %s", err ? err : "out of memory");
   r->compile_s = (cli_now_ms() - t0) / 1000;
   free(err);

@@ -10,6 +10,7 @@
 
 #include "backend/kiln_run.h"
 #include "driver/kiln_train.h"
+#include "driver/train_internal.h"
 #include "runtime/philox.h"
 #include "runtime/svg.h"
 #include "runtime/synth_nw.h"
@@ -179,7 +180,8 @@ static int evaluate(nw_run *r, nw_kind k, const train_opts *o, const nw_settings
   if (!ng.g) return cli_error("train", "out of memory");
   kl_compile_opts copts = train_compile_opts(o, s->backend, false);
   char *err = NULL;
-  kl_program *p = kl_graph_error(ng.g) ? NULL : kl_compile(kl_graph_ir(ng.g), &copts, &err);
+  kl_program *p =
+      kl_graph_error(ng.g) ? NULL : kl_compile_unoptimized(kl_graph_ir(ng.g), &copts, &err);
   int rc = CLI_OK;
   if (!p) {
     rc = cli_error("train", "compiling the test graph: %s",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/train_internal.h"
 #include "tools/kiln/cli.h"
 #include "tools/kiln/progress.h"
 #include "tools/kiln/train_s2s.h"
