@@ -267,7 +267,7 @@ static void nanogpt_recipe_matches(kl_backend b) {
                        .decay_min_rank = 2};
   kl_compile_opts o = {.backend = b, .threads = 1, .no_cache = true};
   char *err = NULL;
-  kl_train_step *s = kl_compile_train(kl_graph_ir(t.g), t.loss.id, NULL, 0, &opt, &o, &err);
+  kl_train_step *s = kl_compile_train(t.g, t.loss, NULL, 0, &opt, &o, &err);
   cr_assert_not_null(s, "%s", err);
   kl_graph_destroy(t.g);
   kl_program *p = kl_train_step_program(s);
