@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/kiln_backend.h"
@@ -53,20 +54,36 @@ typedef struct timed {
 
 /* Runs a and b alternately `reps` times after a warm-up of each; medians in
  * seconds. */
+/* Alternates a and b in blocks of BLOCK runs, pausing PAUSE_S before each
+ * block: OpenBLAS's threaded workers spin (sched_yield) for about 0.1 s
+ * after a threaded call, so back-to-back runs would hand the baseline's
+ * spinning workers to kiln's pool. Medians over every run of each. */
+#define BLOCK 5
+#define PAUSE_S 0.25
+static void pause_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
 static void time_pair(timed a, timed b, double *ma, double *mb) {
-  double *ta = malloc((size_t)reps * sizeof *ta), *tb = malloc((size_t)reps * sizeof *tb);
+  int n = (reps + BLOCK - 1) / BLOCK * BLOCK;
+  double *ta = malloc((size_t)n * sizeof *ta), *tb = malloc((size_t)n * sizeof *tb);
   a.run(a.ctx);
   b.run(b.ctx);
-  for (int r = 0; r < reps; r++) {
-    double t0 = now_s();
-    a.run(a.ctx);
-    double t1 = now_s();
-    b.run(b.ctx);
-    ta[r] = t1 - t0;
-    tb[r] = now_s() - t1;
+  for (int r0 = 0; r0 < n; r0 += BLOCK) {
+    timed side[2] = {a, b};
+    double *out[2] = {ta, tb};
+    for (int s = 0; s < 2; s++) {
+      pause_s(PAUSE_S);
+      for (int r = r0; r < r0 + BLOCK; r++) {
+        double t0 = now_s();
+        side[s].run(side[s].ctx);
+        out[s][r] = now_s() - t0;
+      }
+    }
   }
-  *ma = median(ta, reps);
-  *mb = median(tb, reps);
+  *ma = median(ta, n);
+  *mb = median(tb, n);
   free(ta);
   free(tb);
 }
@@ -151,14 +168,18 @@ static void bench_add(void) {
   bench_add_threads(0);
 }
 
+/* The baselines' OpenBLAS threads, set before every baseline call: a kiln
+ * run leaves OpenBLAS on one thread (its pool owns the cores), which would
+ * otherwise weaken the baseline that follows it. */
 typedef struct gemm_ctx {
-  int m, n, k;
+  int m, n, k, threads;
   const float *a, *b;
   float *c;
 } gemm_ctx;
 
 static void run_cblas(void *ctx) {
   gemm_ctx *g = ctx;
+  openblas_set_num_threads(g->threads);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b,
               g->n, 0.0f, g->c, g->n);
 }
@@ -176,8 +197,13 @@ static void bench_matmul(int64_t m, int64_t k, int64_t n) {
   fill(kl_tensor_data(in[1]), k * n);
   double flop = 2.0 * (double)m * (double)n * (double)k, tk, tc;
   kiln_run_ctx kc = {p, in, out};
-  gemm_ctx gc = {
-      (int)m, (int)n, (int)k, kl_tensor_data(in[0]), kl_tensor_data(in[1]), kl_tensor_data(out2)};
+  gemm_ctx gc = {(int)m,
+                 (int)n,
+                 (int)k,
+                 (int)sysconf(_SC_NPROCESSORS_ONLN), /* kiln's threads 0: every core */
+                 kl_tensor_data(in[0]),
+                 kl_tensor_data(in[1]),
+                 kl_tensor_data(out2)};
   time_pair((timed){run_kiln, &kc}, (timed){run_cblas, &gc}, &tk, &tc);
   printf("matmul %4lldx%4lldx%4lld (kiln)  %8.3f ms  %6.1f GFLOP/s\n", (long long)m, (long long)k,
          (long long)n, tk * 1e3, flop / tk / 1e9);
@@ -192,24 +218,23 @@ static void bench_matmul(int64_t m, int64_t k, int64_t n) {
 }
 
 typedef struct batch_gemm_ctx {
-  int batch, m, n, k;
+  int batch, m, n, k, threads;
   const float *a, *b;
   float *c;
 } batch_gemm_ctx;
 
 static void run_cblas_batch(void *ctx) {
   batch_gemm_ctx *g = ctx;
+  openblas_set_num_threads(g->threads);
   for (int i = 0; i < g->batch; i++)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, 1.0f,
                 g->a + (size_t)i * g->m * g->k, g->k, g->b + (size_t)i * g->k * g->n, g->n, 0.0f,
                 g->c + (size_t)i * g->m * g->n, g->n);
 }
 
-/* [B,M,K] @ [B,K,N] through kiln on 2 threads against a serial loop of
- * cblas_sgemm on OpenBLAS's 2 threads. kiln runs the same loop: spreading
- * the batch across its pool with single-threaded GEMMs was measured slower
- * on 2 cores (OpenBLAS's idle worker spins for a while after each threaded
- * call and takes the pool's core), so this guards the dispatch cost. */
+/* [B,M,K] @ [B,K,N] through kiln on 2 threads (the batch split over its
+ * pool, single-threaded GEMMs) against a serial loop of cblas_sgemm on
+ * OpenBLAS's 2 threads. */
 static void bench_batched_matmul(int64_t batch, int64_t m, int64_t k, int64_t n) {
   ir_graph *g = ir_graph_create("bench");
   ir_diag d = {0};
@@ -233,11 +258,14 @@ static void bench_batched_matmul(int64_t batch, int64_t m, int64_t k, int64_t n)
   fill(kl_tensor_data(ins[1]), batch * k * n);
   double flop = 2.0 * (double)batch * (double)m * (double)n * (double)k, tk, tc;
   kiln_run_ctx kc = {p, ins, out};
-  batch_gemm_ctx gc = {
-      (int)batch,          (int)m, (int)n, (int)k, kl_tensor_data(ins[0]), kl_tensor_data(ins[1]),
-      kl_tensor_data(out2)};
-  /* kl_run sets OpenBLAS to the program's 2 threads; the loop gets the same. */
-  openblas_set_num_threads(2);
+  batch_gemm_ctx gc = {(int)batch,
+                       (int)m,
+                       (int)n,
+                       (int)k,
+                       2,
+                       kl_tensor_data(ins[0]),
+                       kl_tensor_data(ins[1]),
+                       kl_tensor_data(out2)};
   int saved = reps;
   if (reps < 21) reps = 21;
   time_pair((timed){run_kiln, &kc}, (timed){run_cblas_batch, &gc}, &tk, &tc);
