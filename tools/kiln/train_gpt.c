@@ -27,17 +27,6 @@ static char *unescape(const char *s) {
   return out;
 }
 
-static int read_double(const train_opts *o, const char *key, double lo, double hi, bool hi_open,
-                       double *dst) {
-  const char *v = train_get(o, key);
-  char *end;
-  *dst = strtod(v, &end);
-  if (end == v || *end || !(*dst >= lo) || (hi_open ? !(*dst < hi) : !(*dst <= hi)))
-    return cli_usage_error("train", "%s wants a number in [%g, %g%s, got '%s'", key, lo, hi,
-                           hi_open ? ")" : "]", v);
-  return CLI_OK;
-}
-
 static int read_settings(const train_opts *o, gpt_settings *s) {
   gpt_config *c = &s->cfg;
   *c = GPT_DATES_DEFAULTS;
@@ -63,9 +52,9 @@ static int read_settings(const train_opts *o, gpt_settings *s) {
                              (long long)ints[i].lo, (long long)ints[i].hi, v);
     *ints[i].dst = (int64_t)u;
   }
-  int rc = read_double(o, "dropout", 0, 1, true, &c->dropout);
-  if (rc == CLI_OK) rc = read_double(o, "clip", 0, 1e30, false, &s->clip);
-  if (rc == CLI_OK) rc = read_double(o, "temperature", 0, 100, false, &s->temperature);
+  int rc = gpt_read_number(o, "dropout", 0, 1, true, &c->dropout);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "clip", 0, 1e30, false, &s->clip);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "temperature", 0, 100, false, &s->temperature);
   if (rc != CLI_OK) return rc;
   const char *v = train_get(o, "backend");
   if (strcmp(v, "jit") && strcmp(v, "ref"))

@@ -45,6 +45,10 @@ typedef struct gpt_text {
   rt_pairs held; /* dates: the held-out pairs (not in the text); else empty */
 } gpt_text;
 
+/* --set key as a number in [lo, hi] ([lo, hi) when hi_open) into *dst, or
+ * a usage error naming the key. */
+int gpt_read_number(const train_opts *o, const char *key, double lo, double hi, bool hi_open,
+                    double *dst);
 /* Reads the optimizer, bias and evaluation keys into s (usage errors). */
 int gpt_read_optim(const train_opts *o, gpt_settings *s);
 /* The step's optimizer for a run whose last step is `last`: Adam or AdamW

@@ -9,8 +9,8 @@
 #include "tools/kiln/cli.h"
 #include "tools/kiln/train_gpt.h"
 
-static int number(const train_opts *o, const char *key, double lo, double hi, bool hi_open,
-                  double *dst) {
+int gpt_read_number(const train_opts *o, const char *key, double lo, double hi, bool hi_open,
+                    double *dst) {
   const char *v = train_get(o, key);
   char *end;
   *dst = strtod(v, &end);
@@ -43,10 +43,10 @@ int gpt_read_optim(const train_opts *o, gpt_settings *s) {
   int rc = choice(o, "optim", "adam", "adamw", &adamw);
   if (rc == CLI_OK) rc = choice(o, "decay", "none", "cosine", &cosine);
   if (rc == CLI_OK) rc = choice(o, "bias", "0", "1", &bias);
-  if (rc == CLI_OK) rc = number(o, "beta1", 0, 1, true, &p->beta1);
-  if (rc == CLI_OK) rc = number(o, "beta2", 0, 1, true, &p->beta2);
-  if (rc == CLI_OK) rc = number(o, "weight_decay", 0, 1e6, false, &p->weight_decay);
-  if (rc == CLI_OK) rc = number(o, "min_lr", 0, 1e6, false, &p->min_lr);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "beta1", 0, 1, true, &p->beta1);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "beta2", 0, 1, true, &p->beta2);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "weight_decay", 0, 1e6, false, &p->weight_decay);
+  if (rc == CLI_OK) rc = gpt_read_number(o, "min_lr", 0, 1e6, false, &p->min_lr);
   if (rc == CLI_OK) rc = count(o, "warmup", &p->warmup);
   if (rc == CLI_OK) rc = count(o, "decay_iters", &p->decay_iters);
   if (rc == CLI_OK) rc = count(o, "eval_every", &s->eval_every);
