@@ -215,20 +215,23 @@ static double pipeline_time(char *(*gen)(int, int), int n) {
 }
 
 /* A quadratic pass makes 4x the nodes cost 16x the time, a linear one 4x.
- * Both sizes are well past the caches (at 25k nodes the smaller graph fit
- * and the ratio of a linear pipeline measured 10.8). The bar is 10x, on
- * the best of three runs, and only once the larger run is long enough
- * (50 ms) for the ratio to mean something on a shared 2-core machine. */
+ * Both sizes must be well past the caches: on this EPYC 100k -> 400k nodes
+ * measured 10x (and 10.1x in CI beside another suite, failing the bar),
+ * 100k -> 800k 21x, because the smaller graph still half fits; 400k ->
+ * 1.6M nodes 5.0x (fan-out 4.5x). The bar is 10x, on the best of three
+ * runs, and only once the larger run is long enough (50 ms) for the ratio
+ * to mean something on a shared 2-core machine. */
 static void expect_linear(const char *what, char *(*gen)(int, int), int n) {
   double a = pipeline_time(gen, n), b = pipeline_time(gen, 4 * n);
   if (b < 0.05) return;
   cr_expect_lt(b / a, 10.0, "%s: %d nodes %.3f s, %d nodes %.3f s (x%.1f)", what, n, a, 4 * n, b,
                b / a);
+  cr_log_info("%s: %d nodes %.3f s, %d nodes %.3f s (x%.1f)", what, n, a, 4 * n, b, b / a);
 }
 
 Test(scale, pipeline_time_grows_linearly, .timeout = 600) {
-  expect_linear("elementwise chain", sg_chain, 100000);
-  expect_linear("fan-out", sg_fanout, 33000); /* three nodes per step */
+  expect_linear("elementwise chain", sg_chain, 400000);
+  expect_linear("fan-out", sg_fanout, 133000); /* three nodes per step */
 }
 
 Test(scale, hundred_thousand_parameters, .timeout = 600) {
