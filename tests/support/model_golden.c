@@ -54,13 +54,17 @@ kl_program *mg_compile(const ir_graph *ir, kl_backend b) {
 const char *mg_backend_name(kl_backend b) { return b == KL_BACKEND_JIT ? "jit" : "ref"; }
 
 int mg_set_params(kl_program *p, const rt_safetensors *st) {
+  return mg_set_params_as(p, st, KL_TENSOR_F32);
+}
+
+int mg_set_params_as(kl_program *p, const rt_safetensors *st, kl_tensor_dtype dt) {
   int n = 0;
   for (int i = 0; i < kl_program_num_params(p); i++) {
     const char *name = kl_program_param_name(p, i);
     if (strchr(name, '@')) continue;
     const rt_tensor *w = rt_st_get(st, name);
     cr_assert_not_null(w, "kiln parameter %s is not a torch parameter", name);
-    kl_tensor *t = mg_to_kl(w, KL_TENSOR_F32);
+    kl_tensor *t = mg_to_kl(w, dt);
     const char *msg = kl_program_set_param(p, name, t);
     cr_assert_null(msg, "set %s: %s", name, msg);
     kl_tensor_destroy(t);

@@ -22,8 +22,10 @@ void mg_inputs_free(kl_tensor *in[5]);
 kl_program *mg_compile(const ir_graph *ir, kl_backend b);
 const char *mg_backend_name(kl_backend b);
 /* Sets every parameter of p except optimizer state ("<name>@slot") from
- * st's tensor of the same name (asserting each exists); returns how many. */
+ * st's tensor of the same name (asserting each exists) as f32 (or dt for
+ * an f64 program); returns how many. */
 int mg_set_params(kl_program *p, const rt_safetensors *st);
+int mg_set_params_as(kl_program *p, const rt_safetensors *st, kl_tensor_dtype dt);
 /* Expects got (numel(want) floats) within atol + rtol |want|; returns the
  * largest |got - want| / (|want| + atol). */
 double mg_expect_close(const char *what, const float *got, const rt_tensor *want, double rtol,
