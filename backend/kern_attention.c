@@ -515,10 +515,10 @@ static void KA_SUF(heads)(void **bufs, int64_t b0, int64_t b1) {
  * and calls BLAS single-threaded: a head's tile GEMMs (at most Tq x KA_TILE
  * x d) are too small for OpenBLAS to split well (bench_attention, heads in
  * turn with 2 BLAS threads vs split by heads, alternating runs: 330/255,
- * 301/265, 343/315 ms). BLAS gets one
- * thread for the call, so no BLAS thread runs inside kiln's parallel
- * region. With fewer heads than threads the heads run in turn, BLAS threads
- * itself and the row phases use the pool. */
+ * 301/265, 343/315 ms). OpenBLAS is on one thread during every run
+ * (program_jit.c), so no BLAS thread runs inside kiln's parallel region.
+ * With fewer heads than threads the heads run in turn and the row phases
+ * use the pool. */
 static void KA_SUF(run)(KA_SUF(ka_call) * cl) {
   int threads = cl->x ? rt_pool_threads(cl->x->pool) : 1;
   cl->inner = threads < 2 || cl->a->batch < threads;
@@ -526,10 +526,7 @@ static void KA_SUF(run)(KA_SUF(ka_call) * cl) {
     KA_SUF(heads)((void **)(void *)cl, 0, cl->a->batch);
     return;
   }
-  int blas = openblas_get_num_threads();
-  if (blas != 1) openblas_set_num_threads(1);
   rt_parallel_for(cl->x, KA_SUF(heads), (void **)(void *)cl, cl->a->batch, 1);
-  if (blas != 1) openblas_set_num_threads(blas);
 }
 
 void KA_SUF(kiln_attention)(const ka_desc *a, KA_T *out, KA_T *lse, const KA_T *q, const KA_T *k,
