@@ -54,28 +54,19 @@ typedef struct timed {
 
 /* Runs a and b alternately `reps` times after a warm-up of each; medians in
  * seconds. */
-/* Alternates a and b in blocks of BLOCK runs, pausing PAUSE_S before each
- * block: OpenBLAS's threaded workers spin (sched_yield) for about 0.1 s
- * after a threaded call, so back-to-back runs would hand the baseline's
- * spinning workers to kiln's pool. Medians over every run of each. */
-#define BLOCK 5
-#define PAUSE_S 0.25
-static void pause_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  nanosleep(&ts, NULL);
-}
-
+/* Alternates a and b in blocks of BENCH_BLOCK runs (bench_util.h); medians
+ * over every run of each. */
 static void time_pair(timed a, timed b, double *ma, double *mb) {
-  int n = (reps + BLOCK - 1) / BLOCK * BLOCK;
+  int n = (reps + BENCH_BLOCK - 1) / BENCH_BLOCK * BENCH_BLOCK;
   double *ta = malloc((size_t)n * sizeof *ta), *tb = malloc((size_t)n * sizeof *tb);
   a.run(a.ctx);
   b.run(b.ctx);
-  for (int r0 = 0; r0 < n; r0 += BLOCK) {
+  for (int r0 = 0; r0 < n; r0 += BENCH_BLOCK) {
     timed side[2] = {a, b};
     double *out[2] = {ta, tb};
     for (int s = 0; s < 2; s++) {
-      pause_s(PAUSE_S);
-      for (int r = r0; r < r0 + BLOCK; r++) {
+      bench_pause();
+      for (int r = r0; r < r0 + BENCH_BLOCK; r++) {
         double t0 = now_s();
         side[s].run(side[s].ctx);
         out[s][r] = now_s() - t0;

@@ -1,7 +1,7 @@
 /* Training-step benchmark: one SGD step of a 2-layer MLP (batch 256,
  * 512 -> 512 relu -> 512, MSE) through kl_compile_train on the JIT, against
- * the step's five GEMMs called directly through cblas_sgemm, interleaved in
- * one process (medians). It also counts heap allocations made during steps
+ * the step's five GEMMs called directly through cblas_sgemm, alternating in
+ * blocks in one process (medians). It also counts heap allocations made during steps
  * after warm-up (the target is none). Usage: bench_train [--reps N]
  * [--threads N]. */
 #include <cblas.h>
@@ -157,24 +157,21 @@ int main(int argc, char **argv) {
     }
     run_gemms(&m);
   }
-  /* Blocks of 5 steps, then 5 direct runs, each after a 0.25 s pause:
-   * OpenBLAS's threaded workers spin for about 0.1 s after the direct
-   * calls, which back to back would take the core kiln's pool needs. */
-  reps = (reps + 4) / 5 * 5;
+  /* Blocks of steps, then of direct runs, each after a pause (bench_util.h). */
+  reps = (reps + BENCH_BLOCK - 1) / BENCH_BLOCK * BENCH_BLOCK;
   double *tk = malloc(sizeof(double) * (size_t)reps), *tg = malloc(sizeof(double) * (size_t)reps);
   uint64_t allocs = 0, blas_allocs = 0;
-  struct timespec pause = {0, 250000000};
-  for (int r0 = 0; r0 < reps; r0 += 5) {
-    nanosleep(&pause, NULL);
-    for (int r = r0; r < r0 + 5; r++) {
+  for (int r0 = 0; r0 < reps; r0 += BENCH_BLOCK) {
+    bench_pause();
+    for (int r = r0; r < r0 + BENCH_BLOCK; r++) {
       uint64_t a0 = allocations();
       double t0 = now_s();
       kl_train_step_run(s, in, 2, &last);
       tk[r] = now_s() - t0;
       allocs += allocations() - a0;
     }
-    nanosleep(&pause, NULL);
-    for (int r = r0; r < r0 + 5; r++) {
+    bench_pause();
+    for (int r = r0; r < r0 + BENCH_BLOCK; r++) {
       uint64_t a1 = allocations();
       double t1 = now_s();
       run_gemms(&m);

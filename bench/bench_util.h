@@ -18,6 +18,16 @@ static inline int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* kiln and its OpenBLAS baselines are timed in blocks of BENCH_BLOCK runs,
+ * each after bench_pause(): OpenBLAS's threaded workers spin (sched_yield)
+ * for a while after a threaded call, and back-to-back runs would hand the
+ * baseline's spinning workers to kiln's pool. */
+#define BENCH_BLOCK 5
+static inline void bench_pause(void) {
+  struct timespec ts = {0, 250000000};
+  nanosleep(&ts, NULL);
+}
+
 /* Sorts v in place. */
 static inline double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
