@@ -216,8 +216,8 @@ static double pipeline_time(char *(*gen)(int, int), int n) {
 
 /* A quadratic pass makes 4x the nodes cost 16x the time, a linear one 4x.
  * Both sizes must be well past the caches: on this EPYC 100k -> 400k nodes
- * measured 10x (and 10.1x in CI beside another suite, failing the bar),
- * 100k -> 800k 21x, because the smaller graph still half fits; 400k ->
+ * measured 10.1x in CI beside another suite (failing the bar) and
+ * 100k -> 800k 21x alone, because the smaller graph still partly fits; 400k ->
  * 1.6M nodes 5.0x (fan-out 4.5x). The bar is 10x, on the best of three
  * runs, and only once the larger run is long enough (50 ms) for the ratio
  * to mean something on a shared 2-core machine. */
